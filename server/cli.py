@@ -1,0 +1,52 @@
+"""The `suno-stems-mcp` command line: serve MCP (stdio or HTTP), run the sandbox alone, or run the demo.
+
+Heavy modules are imported inside the branch that needs them, so `--version` and the stdio server's
+first answer stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="suno-stems-mcp",
+        description="MCP server that splits a Suno song (made through apiframe) into vocals and instrumental.",
+    )
+    parser.add_argument("--version", action="version", version=f"suno-stems-mcp {__version__}")
+    parser.add_argument("--transport", choices=("stdio", "http"), default="stdio",
+                        help="how MCP clients connect (default: stdio)")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP transport: address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="HTTP transport: port (default: 8000)")
+    parser.add_argument("--sandbox", action="store_true",
+                        help="use the built-in apiframe emulator: no key, no network, no credits")
+    commands = parser.add_subparsers(dest="command", metavar="{sandbox,demo}")
+    sandbox = commands.add_parser("sandbox", help="run only the apiframe emulator as an HTTP API")
+    sandbox.add_argument("--port", type=int, default=8787, dest="sandbox_port",
+                         help="port on 127.0.0.1 (default: 8787; 0 picks a free one)")
+    commands.add_parser("demo", help="split a demo song end to end against the sandbox, through a real MCP client")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "sandbox":
+        from .sandbox.serve import serve_forever
+
+        return serve_forever(args.sandbox_port)
+    if args.command == "demo":
+        from .demo import run_demo
+
+        return run_demo()
+    from .serve import serve
+
+    return serve(transport=args.transport, host=args.host, port=args.port, sandbox_flag=args.sandbox)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The MCP tools: list_tracks, split_stems and get_job."""
