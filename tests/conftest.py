@@ -1,0 +1,61 @@
+"""Shared fixtures: sandboxes (in process and on a loopback port) and HTTP clients for them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from server.sandbox import DEMO_KEY, Sandbox, SandboxConfig, ThreadedSandbox
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class FakeClock:
+    """A wall clock that only moves when told to."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sandbox(clock: FakeClock) -> Sandbox:
+    """A sandbox on a clock the test moves by hand: lifecycles without sleeping."""
+    return Sandbox(SandboxConfig.fast(clock=clock))
+
+
+@pytest.fixture(params=["asgi", "loopback"])
+async def api(request: pytest.FixtureRequest, sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client authenticated with the demo key: in process, then over a real socket."""
+    headers = {"X-API-Key": DEMO_KEY}
+    if request.param == "asgi":
+        transport = httpx.ASGITransport(app=sandbox.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sandbox.test", headers=headers) as c:
+            yield c
+    else:
+        with ThreadedSandbox(sandbox) as running:
+            async with httpx.AsyncClient(base_url=running.url, headers=headers, timeout=10) as c:
+                yield c
+
+
+@pytest.fixture
+def live_sandbox() -> Iterator[ThreadedSandbox]:
+    """A real-time fast sandbox on a loopback port."""
+    with ThreadedSandbox(Sandbox(SandboxConfig.fast())) as running:
+        yield running
