@@ -1,0 +1,76 @@
+"""Failures a person can act on, named by what they mean.
+
+Every one is a `ToolError`, so its text reaches the model as it is (any other exception becomes a bare
+"Error executing tool"). The text says what happened and what to do next; it never holds the API key.
+"""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver.exceptions import ToolError
+
+
+class StemsError(ToolError):
+    """Base of every failure this server reports to the model."""
+
+
+class MissingKey(StemsError):
+    def __init__(self) -> None:
+        super().__init__(
+            "No apiframe API key is configured. Set APIFRAME_API_KEY to your afk_… key from the apiframe "
+            "dashboard in this server's environment (or the Claude Desktop extension settings) and restart it; "
+            "to try everything without a key or credits, run the server with --sandbox."
+        )
+
+
+class InvalidArguments(StemsError):
+    """The call's arguments are wrong; nothing was sent to apiframe."""
+
+
+class ApiError(StemsError):
+    """apiframe answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, *, status: int | None = None, job_id: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.job_id = job_id
+
+
+class KeyRejected(ApiError):
+    """401 or 403: the key is wrong, revoked or inactive."""
+
+
+class NotEnoughCredits(ApiError):
+    """402: the account's balance is below the price of the job."""
+
+    def __init__(self, message: str, *, required: int | None, available: int | None) -> None:
+        super().__init__(message, status=402)
+        self.required = required
+        self.available = available
+
+
+class NotFound(ApiError):
+    """404: no such job in this account."""
+
+
+class Conflict(ApiError):
+    """409: apiframe refuses this action for this parent (its reason is in the message)."""
+
+
+class Rejected(ApiError):
+    """400 (or another 4xx): apiframe says the request is invalid."""
+
+
+class RateLimited(ApiError):
+    """429 with a wait longer than the call had left."""
+
+    def __init__(self, message: str, *, retry_after: float | None) -> None:
+        super().__init__(message, status=429)
+        self.retry_after = retry_after
+
+
+class ApiUnavailable(ApiError):
+    """apiframe did not answer usably (network, timeouts, 5xx, unreadable bodies) within the call's time."""
+
+
+class DownloadFailed(StemsError):
+    """The stems exist, but saving them to disk failed; the message carries the URLs so nothing is lost."""
