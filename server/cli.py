@@ -29,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="run only the apiframe emulator as an HTTP API")
     sandbox.add_argument("--port", type=int, default=8787, dest="sandbox_port",
                          help="port on 127.0.0.1 (default: 8787; 0 picks a free one)")
-    commands.add_parser("demo", help="split a demo song end to end against the sandbox, through a real MCP client")
+    demo = commands.add_parser("demo", help="split a demo song end to end against the sandbox, via a real MCP client")
+    demo.add_argument("--output", metavar="DIR", help="where to save the stems (default: a new temporary folder)")
     return parser
 
 
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from .demo import run_demo
 
-        return run_demo()
+        return run_demo(args.output)
     from .serve import serve
 
     return serve(transport=args.transport, host=args.host, port=args.port, sandbox_flag=args.sandbox)

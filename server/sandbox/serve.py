@@ -39,6 +39,7 @@ def _uvicorn_config(sandbox: Sandbox, host: str, port: int) -> uvicorn.Config:
         lifespan="on",
         timeout_keep_alive=30,
         limit_concurrency=None,
+        timeout_graceful_shutdown=1,
     )
 
 

@@ -1,0 +1,66 @@
+"""What the tools share for the life of one server process: settings, one HTTP connection pool, the
+apiframe client, the downloader, and what this process itself has submitted."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+
+import httpx
+
+from . import __version__
+from .apiframe import ApiframeClient
+from .config import Settings
+from .downloads import Downloader
+from .errors import MissingKey
+
+USER_AGENT = f"suno-stems-mcp/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
+
+
+@dataclass(frozen=True)
+class SplitSource:
+    """The track a stems job was made from, remembered so its files can be named after the song."""
+
+    parent_job_id: str
+    index: int | None
+    track_id: str | None
+    title: str | None
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    _http: httpx.AsyncClient | None = field(default=None, init=False)
+    _downloader: Downloader | None = field(default=None, init=False)
+    sources: dict[str, SplitSource] = field(default_factory=dict, init=False)
+    """stems job id → the track it split (from this process's own submissions)."""
+    submitted_keys: set[str] = field(default_factory=set, init=False)
+    """Idempotency keys this process has already had answered: a repeat is a reuse."""
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The process's one connection pool, made on first use (keeps the server's first answer fast)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                headers={"User-Agent": USER_AGENT},
+                timeout=httpx.Timeout(20.0, connect=5.0),
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                follow_redirects=False,
+            )
+        return self._http
+
+    def api(self) -> ApiframeClient:
+        """The apiframe client; a clear error when no key is configured (checked before any request)."""
+        if self.settings.api_key is None:
+            raise MissingKey()
+        return ApiframeClient(self.http, base_url=self.settings.base_url, api_key=self.settings.api_key)
+
+    def downloader(self) -> Downloader:
+        if self._downloader is None:
+            self._downloader = Downloader(self.http, self.settings.output_dir,
+                                          allow_loopback_http=self.settings.sandbox)
+        return self._downloader
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()

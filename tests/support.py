@@ -1,0 +1,99 @@
+"""Helpers for tests that drive the MCP server through real clients against a real sandbox."""
+
+from __future__ import annotations
+
+import array
+import io
+import os
+import shutil
+import sys
+import wave
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp_types import CallToolResult
+from pydantic import SecretStr
+
+from server.app import build_server
+from server.config import Settings
+from server.sandbox import DEMO_KEY, ThreadedSandbox
+from server.sandbox.seed import demo_id
+
+SONG = demo_id("Midnight Harbor")
+SONG_2 = demo_id("Paper Satellites")
+SEEDED_STEMS = demo_id("Midnight Harbor stems")
+PROCESSING = demo_id("Neon Rain")
+FAILED = demo_id("Static Bloom")
+
+
+def settings_for(running: ThreadedSandbox, output: Path, **changes: Any) -> Settings:
+    """Settings pointing the server at a test's sandbox, saving under `output`."""
+    values: dict[str, Any] = {
+        "api_key": SecretStr(DEMO_KEY),
+        "base_url": running.url,
+        "output_dir": output,
+        "download": True,
+        "max_wait": 10.0,
+        "sandbox": True,
+    }
+    values.update(changes)
+    return Settings(**values)
+
+
+@asynccontextmanager
+async def connected(settings: Settings) -> AsyncIterator[Client]:
+    """An in-memory `mcp.Client` on a fresh server built from `settings`."""
+    async with Client(build_server(settings)) as client:
+        yield client
+
+
+def command() -> list[str]:
+    """How to start the installed `suno-stems-mcp` (the console script, else `python -m server`)."""
+    script = Path(sys.executable).with_name("suno-stems-mcp")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "server"]
+
+
+def stdio_params(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> StdioServerParameters:
+    executable, *rest = command()
+    return StdioServerParameters(command=executable, args=[*rest, *args], env=env, cwd=cwd)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """A clean environment for a server subprocess: no real key can leak in from the developer's shell."""
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "SYSTEMROOT")}
+    base.update(extra)
+    return base
+
+
+def text(result: CallToolResult) -> str:
+    return "".join(getattr(block, "text", "") for block in result.content)
+
+
+def ok(result: CallToolResult) -> dict[str, Any]:
+    """The structured content of a successful result (failing the test with the error text otherwise)."""
+    assert not result.is_error, text(result)
+    assert result.structured_content is not None
+    return dict(result.structured_content)
+
+
+def error(result: CallToolResult) -> str:
+    assert result.is_error, f"expected an error, got {result.structured_content}"
+    return text(result)
+
+
+def wav_samples(data: bytes) -> array.array[int]:
+    with wave.open(io.BytesIO(data)) as decoded:
+        assert (decoded.getnchannels(), decoded.getsampwidth()) == (1, 2)
+        return array.array("h", decoded.readframes(decoded.getnframes()))
+
+
+def files_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def curl_available() -> bool:
+    return shutil.which("curl") is not None
