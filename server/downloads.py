@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ipaddress
 import logging
 import os
 import re
@@ -27,6 +26,7 @@ import httpx
 from .apiframe import ApiTrack
 from .apiframe.models import STEM_IDS
 from .deadline import Deadline
+from .net import is_loopback_host
 
 log = logging.getLogger("server.downloads")
 
@@ -64,15 +64,6 @@ def folder_name(title: str | None, job_id: str) -> str:
 def file_name(track: ApiTrack, position: int) -> str:
     stem = track.id if track.id in STEM_IDS else f"{position}-{slug(track.title)}"
     return stem + extension(track.audio_url)
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -201,7 +192,7 @@ class Downloader:
         parts = urlsplit(url)
         if parts.scheme == "https":
             return
-        if parts.scheme == "http" and self._allow_loopback_http and _is_loopback(parts.hostname):
+        if parts.scheme == "http" and self._allow_loopback_http and is_loopback_host(parts.hostname):
             return
         raise SaveError(f"refusing to download from a non-https URL ({parts.scheme or 'no'} scheme)",
                         "the audio_url still works in a browser; open it there")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
+
+from ..net import is_loopback_host
 
 Details = dict[str, list[str]]
 Check = Callable[[Any], "str | None"]
@@ -85,17 +86,6 @@ def uuid_string(value: Any) -> str | None:
 def is_uuid(value: str) -> bool:
     try:
         return str(uuid.UUID(value)) == value.lower() and len(value) == 36
-    except ValueError:
-        return False
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 
