@@ -63,8 +63,9 @@ def stdio_params(*args: str, env: dict[str, str] | None = None, cwd: Path | None
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """A clean environment for a server subprocess: no real key can leak in from the developer's shell."""
-    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "SYSTEMROOT")}
+    """The environment for a subprocess, without this project's settings: nothing (no real key above all)
+    leaks in from the developer's shell. Certificates and proxies stay, for the steps that reach PyPI."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("APIFRAME_", "SUNO_STEMS_"))}
     base.update(extra)
     return base
 

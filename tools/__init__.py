@@ -6,6 +6,8 @@ arguments are refused, and `wait_seconds` advertises the server's actual limit.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from mcp.server.mcpserver.tools import Tool
@@ -21,14 +23,17 @@ TOOL_NAMES = ("list_tracks", "split_stems", "get_job")
 def build_tools(max_wait: float) -> list[Tool]:
     read_only = {"read_only_hint": True, "destructive_hint": False, "idempotent_hint": True, "open_world_hint": True}
     tools = [
-        Tool.from_function(list_tracks, title="List Suno tracks", annotations=ToolAnnotations(**read_only)),
+        Tool.from_function(list_tracks, title="List Suno tracks", description=describe(list_tracks),
+                           annotations=ToolAnnotations(**read_only)),
         Tool.from_function(
             split_stems,
             title="Split a Suno track into stems",
+            description=describe(split_stems),
             annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
                                         open_world_hint=True),
         ),
-        Tool.from_function(get_job, title="Get a stems job", annotations=ToolAnnotations(**read_only)),
+        Tool.from_function(get_job, title="Get a stems job", description=describe(get_job),
+                           annotations=ToolAnnotations(**read_only)),
     ]
     for tool in tools:
         tool.parameters = _strict(_untitled(tool.parameters))
@@ -39,6 +44,11 @@ def build_tools(max_wait: float) -> list[Tool]:
         if tool.fn_metadata.output_schema is not None:
             tool.fn_metadata.output_schema = _untitled(tool.fn_metadata.output_schema)
     return tools
+
+
+def describe(fn: Callable[..., Any]) -> str:
+    """A tool's description: its docstring as one line (indentation would be paid for in every conversation)."""
+    return " ".join(inspect.cleandoc(fn.__doc__ or "").split())
 
 
 def _strict(schema: dict[str, Any]) -> dict[str, Any]:
