@@ -16,6 +16,7 @@ import os
 import re
 import tempfile
 import unicodedata
+import weakref
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
@@ -78,7 +79,7 @@ class Downloader:
         self._http = http
         self._root = output_dir
         self._allow_loopback_http = allow_loopback_http
-        self._locks: dict[Path, asyncio.Lock] = {}
+        self._locks: weakref.WeakValueDictionary[Path, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @property
     def root(self) -> Path:
@@ -134,7 +135,9 @@ class Downloader:
         assert track.audio_url is not None
         self._check_url(track.audio_url)
         destination = folder / file_name(track, position)
-        lock = self._locks.setdefault(destination, asyncio.Lock())
+        lock = self._locks.get(destination)
+        if lock is None:  # held only while in use, so the table does not grow with every file ever saved
+            lock = self._locks[destination] = asyncio.Lock()
         async with lock:
             if destination.is_file() and not destination.is_symlink():
                 return destination

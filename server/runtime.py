@@ -4,7 +4,9 @@ apiframe client, the downloader, and what this process itself has submitted."""
 from __future__ import annotations
 
 import platform
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import httpx
 
@@ -15,6 +17,39 @@ from .downloads import Downloader
 from .errors import MissingKey
 
 USER_AGENT = f"suno-stems-mcp/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
+MEMORY_ITEMS = 10_000
+"""How many submissions a process remembers: enough for any session, bounded for a server that runs for months."""
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Recent(Generic[K, V]):
+    """A mapping that forgets its oldest entries beyond `limit`."""
+
+    def __init__(self, limit: int = MEMORY_ITEMS) -> None:
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._limit = limit
+
+    def get(self, key: K) -> V | None:
+        return self._items.get(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._limit:
+            self._items.popitem(last=False)
+
+    def setdefault(self, key: K, value: V) -> V:
+        if key not in self._items:
+            self[key] = value
+        return self._items[key]
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 @dataclass(frozen=True)
@@ -32,9 +67,9 @@ class Runtime:
     settings: Settings
     _http: httpx.AsyncClient | None = field(default=None, init=False)
     _downloader: Downloader | None = field(default=None, init=False)
-    sources: dict[str, SplitSource] = field(default_factory=dict, init=False)
+    sources: Recent[str, SplitSource] = field(default_factory=Recent, init=False)
     """stems job id → the track it split (from this process's own submissions)."""
-    submitted_keys: set[str] = field(default_factory=set, init=False)
+    submitted_keys: Recent[str, bool] = field(default_factory=Recent, init=False)
     """Idempotency keys this process has already had answered: a repeat is a reuse."""
 
     @property

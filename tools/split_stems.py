@@ -140,7 +140,7 @@ async def _submit(
                  position, attempt, submission.status)
         runtime.sources.setdefault(submission.job_id, source)
         seen_before = key in runtime.submitted_keys
-        runtime.submitted_keys.add(key)
+        runtime.submitted_keys[key] = True
         if submission.status in ("FAILED", "CANCELLED"):
             continue
         try:
