@@ -16,7 +16,7 @@ from .schemas import Job, JobId
 
 async def get_job(
     ctx: Context,
-    job_id: JobId,
+    job_id: Annotated[JobId, Field(description="the job's id")],
     wait_seconds: Annotated[int, Field(ge=0, description="how long to wait for it to finish")] = 0,
     download: Annotated[bool | None, Field(description="save finished files to disk (default: server setting)")]
     = None,

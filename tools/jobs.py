@@ -97,7 +97,8 @@ async def song_title(runtime: Runtime, client: ApiframeClient, job: ApiJob, sour
     match = [t for t in tracks if t.id == source.track_id] or (
         [tracks[source.index - 1]] if source.index and 0 < source.index <= len(tracks) else [])
     title = match[0].title if match else None
-    runtime.sources[job.id] = SplitSource(source.parent_job_id, source.index, source.track_id, title)
+    track_id = source.track_id or (match[0].id if match else None)
+    runtime.sources[job.id] = SplitSource(source.parent_job_id, source.index, track_id, title)
     return title
 
 
@@ -127,6 +128,7 @@ async def present(
                 raise DownloadFailed(_save_failure(job, problem)) from None
             files = {s.track_id: s.path for s in saved if s.path is not None}
             saved_all = len(files) == len([t for t in job.tracks if t.audio_url])
+    source = source_of(runtime, job)  # the parent lookup above may have completed it
     model = Job(
         job_id=job.id,
         status=job.status,
@@ -154,34 +156,38 @@ async def present(
 
 def next_step(job: ApiJob, *, files: dict[str, Path], folder: Path | None, download: bool, saved_all: bool,
               reused: bool, wait_hint: int) -> str:
-    work = "splitting" if job.is_stems else "generating"
+    stems = job.is_stems
+    work, things = ("splitting", "stems") if stems else ("generating", "songs")
     free = "This track was already split, so nothing new was charged. " if reused else ""
     if not job.done:
         state = "queued at apiframe" if job.status == "QUEUED" else f"{job.progress or 0}%"
         return (f"{free}Still {work} ({state}). Call get_job with job_id={job.id} and wait_seconds={wait_hint} "
                 "to keep waiting; no credits are charged for that.")
-    if job.status == "FAILED":
-        return (f"The job failed: {job.error or 'apiframe gave no reason'}. Its credits are refunded. Call "
-                "split_stems again to retry (a new attempt costs 11 credits, refunded if it fails too).")
-    if job.status == "CANCELLED":
-        return "The job was cancelled and its credits refunded. Call split_stems again to start a new split."
+    if job.status in ("FAILED", "CANCELLED"):
+        what = (f"The job failed: {(job.error or 'apiframe gave no reason').rstrip('. ')}."
+                if job.status == "FAILED" else "The job was cancelled.")
+        retry = ("Call split_stems again to retry (a new attempt costs 11 credits, refunded if it fails too)."
+                 if stems else "This server cannot remake a song; call list_tracks to pick another one to split.")
+        return f"{what} Its credits were refunded. {retry}"
     if job.status != "COMPLETED":
         return f"apiframe reports status {job.status}. Call get_job with job_id={job.id} later to check again."
     if job.expired:
         kept = f" The files saved earlier are still in {folder}." if files else ""
+        again = (" To get the stems again, call split_stems for the same track (11 credits)." if stems else "")
         return (f"{free}Done, but apiframe has deleted this job's files (it keeps them about 24 h), so the links no "
-                f"longer work.{kept} To get the stems again, call split_stems for the same track (11 credits).")
+                f"longer work.{kept}{again}")
     if files and saved_all:
         return f"{free}Done: the files are saved in {folder}. The audio_url links also work for about 24 h."
     if download:
         return (f"{free}Done, but only {len(files)} of {len(job.tracks)} files were saved before the time limit. "
                 f"Call get_job with job_id={job.id} to finish saving them (free).")
-    return (f"{free}Done: the stems are at the audio_url links. apiframe deletes them about 24 h after completion, "
-            f"so save them soon (get_job with job_id={job.id} and download=true saves them on this machine).")
+    return (f"{free}Done: the {things} are at the audio_url links. apiframe deletes them about 24 h after "
+            f"completion, so save them soon (get_job with job_id={job.id} and download=true saves them on this "
+            "machine).")
 
 
 def _save_failure(job: ApiJob, problem: SaveError) -> str:
     links = "; ".join(f"{t.id}: {t.audio_url}" for t in job.tracks if t.audio_url)
-    return (f"Job {job.id} is done, but saving its files failed: {problem.reason}. To fix: {problem.fix}. "
-            f"Nothing needs to be paid again: get_job with job_id={job.id} retries the download. The links work "
+    return (f"Job {job.id} is done, but saving its files failed: {problem.reason}. To fix: {problem.fix}; then "
+            f"call get_job with job_id={job.id} to save them (nothing is charged again). Meanwhile the links work "
             f"for about 24 h: {links}")

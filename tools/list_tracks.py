@@ -10,7 +10,7 @@ from pydantic import Field
 
 from server.apiframe import ApiJob
 from server.deadline import Deadline
-from server.errors import NotFound
+from server.errors import InvalidArguments, NotFound, Rejected
 
 from .jobs import GRACE_SECONDS, as_result, runtime_of
 from .schemas import JobId, TrackList, TrackRef
@@ -40,16 +40,26 @@ async def list_tracks(
                 f"There is no job {job_id} in this apiframe account. Call list_tracks without job_id to see your "
                 "recent songs.", status=404) from None
         return as_result(TrackList(tracks=_tracks(job), next_cursor=None, has_more=False, note=_job_note(job)))
-    page = await client.list_jobs(model="suno", status="COMPLETED", limit=limit, cursor=cursor, deadline=call)
+    try:
+        page = await client.list_jobs(model="suno", status="COMPLETED", limit=limit, cursor=cursor, deadline=call)
+    except Rejected:
+        if cursor is None:
+            raise
+        raise InvalidArguments(
+            "That cursor is not valid here (it may come from another listing, or be too old). Call list_tracks "
+            "without cursor to start again from the newest songs.") from None
     tracks = [track for job in page.jobs for track in _tracks(job)]
     more = page.has_more and page.next_cursor is not None
     if not page.jobs:
         note = ("No finished Suno songs in this account yet" + (" on this page." if cursor else ". Make one with "
                 "apiframe first; this server splits songs, it does not write them."))
     else:
-        note = (f"{len(page.jobs)} finished songs, newest first. Split a track with split_stems(parent_job_id="
-                "job_id, index=index) — 11 credits." + (" More: call list_tracks with cursor=next_cursor." if more
-                                                        else ""))
+        songs = sum(1 for job in page.jobs if not job.is_stems)
+        results = len(page.jobs) - songs
+        counted = f"{songs} finished song{'s' * (songs != 1)}" + (
+            f" and {results} stems result{'s' * (results != 1)}" if results else "")
+        note = (f"{counted}, newest first. Split a track with split_stems(parent_job_id=job_id, index=index) — 11 "
+                "credits." + (" More: call list_tracks with cursor=next_cursor." if more else ""))
     return as_result(TrackList(tracks=tracks, next_cursor=page.next_cursor if more else None, has_more=more,
                                note=note))
 
