@@ -63,9 +63,8 @@ def _explain(tool: str, error: ValidationError) -> str:
         shown = repr(given) if isinstance(given, (int, float, bool)) or given is None else repr(str(given)[:60])
         if issue["type"] == "missing":
             problems.append(f"{where}: required")
-        elif issue["type"] == "string_pattern_mismatch" and where.endswith("job_id"):
-            problems.append(f"{where}: must be an apiframe job id, a uuid like 3f2b8c1e-9d4a-4e8b-a1c2-5d6e7f8a9b0c "
-                            f"(got {shown})")
+        elif issue["type"] == "value_error":
+            problems.append(f"{where}: {issue['msg'].removeprefix('Value error, ')} (got {shown})")
         else:
             problems.append(f"{where}: {issue['msg']} (got {shown})")
     return f"Invalid arguments for {tool}: " + "; ".join(problems) + ". Fix them and call again; nothing was sent."

@@ -32,17 +32,19 @@ def build_tools(max_wait: float) -> list[Tool]:
             annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
                                         open_world_hint=True),
         ),
-        Tool.from_function(get_job, title="Get a stems job", description=describe(get_job),
+        Tool.from_function(get_job, title="Check a job", description=describe(get_job),
                            annotations=ToolAnnotations(**read_only)),
     ]
     for tool in tools:
-        tool.parameters = _strict(_untitled(tool.parameters))
+        tool.parameters = _strict(_compact(tool.parameters))
         wait = tool.parameters["properties"].get("wait_seconds")
         if wait is not None:
             wait["maximum"] = int(max_wait)
             wait["default"] = min(wait["default"], int(max_wait))
         if tool.fn_metadata.output_schema is not None:
-            tool.fn_metadata.output_schema = _untitled(tool.fn_metadata.output_schema)
+            output = _compact(tool.fn_metadata.output_schema, output=True)
+            output.pop("description", None)
+            tool.fn_metadata.output_schema = output
     return tools
 
 
@@ -55,18 +57,33 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any]:
     return {**schema, "additionalProperties": False}
 
 
-def _untitled(schema: Any) -> Any:
-    """The schema without pydantic's `title` annotations (a property *named* title is kept)."""
+def _compact(schema: Any, *, output: bool = False) -> Any:
+    """The same schema in fewer bytes: no pydantic `title`s (a property *named* title stays), `X | None` as a
+    type list instead of an anyOf, no `default: null`, and (in output schemas, which describe what this server
+    itself produces) no `additionalProperties: false`."""
     if isinstance(schema, list):
-        return [_untitled(item) for item in schema]
+        return [_compact(item, output=output) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    cleaned = {}
+    cleaned: dict[str, Any] = {}
     for key, value in schema.items():
         if key == "title" and isinstance(value, str):
             continue
-        if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
-            cleaned[key] = {name: _untitled(sub) for name, sub in value.items()}
+        if key == "default" and value is None:
+            continue
+        if output and key == "additionalProperties" and value is False:
+            continue
+        if key in ("properties", "$defs") and isinstance(value, dict):
+            cleaned[key] = {name: _compact(sub, output=output) for name, sub in value.items()}
         else:
-            cleaned[key] = _untitled(value)
+            cleaned[key] = _compact(value, output=output)
+    options = cleaned.get("anyOf")
+    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+        other = next(option for option in options if option != {"type": "null"})
+        if isinstance(other.get("type"), str):
+            merged = {**{k: v for k, v in cleaned.items() if k != "anyOf"}, **other}
+            merged["type"] = [other["type"], "null"]
+            if "enum" in merged:
+                merged["enum"] = [*merged["enum"], None]
+            return merged
     return cleaned

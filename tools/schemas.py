@@ -6,15 +6,23 @@ are short on purpose: every conversation pays for the whole `tools/list`.
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
-JobId = Annotated[
-    str,
-    Field(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-          description="apiframe job id (uuid)"),
-]
+
+def _job_id(value: str) -> str:
+    try:
+        valid = len(value) == 36 and str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValueError("must be an apiframe job id, a uuid like 3f2b8c1e-9d4a-4e8b-a1c2-5d6e7f8a9b0c")
+    return value
+
+
+JobId = Annotated[str, AfterValidator(_job_id), WithJsonSchema({"type": "string", "format": "uuid"})]
 WebhookEvent = Literal["progress", "completed", "failed"]
 
 
