@@ -35,7 +35,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        return _run(_parser().parse_args(argv))
+    except KeyboardInterrupt:  # Ctrl-C or SIGINT: a normal way to stop, not a crash worth a traceback
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "sandbox":
         from .sandbox.serve import serve_forever
 

@@ -154,7 +154,7 @@ class Downloader:
                 except (httpx.TransportError, _ShortBody) as exc:
                     if attempt == ATTEMPTS:
                         raise SaveError(f"the download of {track.id} kept breaking off ({type(exc).__name__})",
-                                        "call get_job again in a moment to retry") from None
+                                        "wait a moment") from None
                     await anyio.sleep(min(deadline.remaining(), 0.5 * attempt))
         return None
 
@@ -170,8 +170,9 @@ class Downloader:
                     if response.status_code != 200:
                         raise SaveError(
                             f"the file answered HTTP {response.status_code}",
-                            "the link may have expired (apiframe keeps files about 24 h); split the track again"
-                            if response.status_code in (403, 404, 410) else "call get_job again in a moment",
+                            "wait a minute (the file may not be on the CDN yet); if it keeps failing, the link has "
+                            "expired (apiframe keeps files about 24 h) and split_stems must make new ones"
+                            if response.status_code in (403, 404, 410) else "wait a moment",
                         )
                     expected = _content_length(response)
                     encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
@@ -213,8 +214,8 @@ def _content_length(response: httpx.Response) -> int | None:
 
 
 def _os_problem(exc: OSError, where: Path) -> SaveError:
-    if exc.errno == errno.ENOSPC:
-        return SaveError(f"the disk holding {where} is full",
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return SaveError(f"there is no room to write the file in {where} ({exc.strerror or 'disk full'})",
                          "free some space, or set SUNO_STEMS_OUTPUT_DIR to a folder on another disk")
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return SaveError(f"this server may not write to {where}",

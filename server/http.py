@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .app import StemsServer
 from .config import Settings
+from .diagnostics import install_status_signal
 from .net import bind_tcp, is_loopback_host, uvicorn_config
 
 log = logging.getLogger("server.http")
@@ -83,5 +84,6 @@ def run_http(server: StemsServer, settings: Settings, *, host: str, port: int) -
              " (bearer token required)" if settings.http_token else "")
     config = uvicorn_config(app, sock, log_level=settings.log_level.lower(), access_log=False,
                             timeout_graceful_shutdown=5)
+    install_status_signal()
     uvicorn.Server(config).run(sockets=[sock])
     return 0

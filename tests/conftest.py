@@ -59,3 +59,12 @@ def live_sandbox() -> Iterator[ThreadedSandbox]:
     """A real-time fast sandbox on a loopback port."""
     with ThreadedSandbox(Sandbox(SandboxConfig.fast())) as running:
         yield running
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After a fully green run that exercised every reliability section, write RELIABILITY.md."""
+    from . import reliability
+
+    written = reliability.write_if_complete(session.testsfailed > 0 or exitstatus != 0)
+    if written is not None:
+        session.config.get_terminal_writer().line(f"wrote {written}")

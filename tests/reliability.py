@@ -1,0 +1,99 @@
+"""Figures the reliability tests record as they run; the session writes them to RELIABILITY.md at its end.
+
+The file is written only by a run in which every test passed and every reliability section reported, so
+what it says is what the code did in that run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = ROOT / "RELIABILITY.md"
+
+SECTIONS = {
+    "faults": "Fault matrix",
+    "fuzzing": "Input fuzzing",
+    "secrets": "Secret hygiene",
+    "http": "The HTTP transport under attack",
+    "soak": "Soak",
+}
+
+
+@dataclass
+class Section:
+    intro: str = ""
+    headers: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)
+
+
+_lock = threading.Lock()
+_sections: dict[str, Section] = {}
+
+
+def describe(key: str, intro: str, headers: list[str] | None = None) -> None:
+    with _lock:
+        section = _sections.setdefault(key, Section())
+        section.intro = intro
+        if headers is not None:
+            section.headers = headers
+
+
+def row(key: str, *cells: object) -> None:
+    with _lock:
+        _sections.setdefault(key, Section()).rows.append([str(cell) for cell in cells])
+
+
+def fact(key: str, text: str) -> None:
+    with _lock:
+        _sections.setdefault(key, Section()).facts.append(text)
+
+
+def complete() -> bool:
+    return all(key in _sections and (_sections[key].rows or _sections[key].facts) for key in SECTIONS)
+
+
+def render() -> str:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Reliability",
+        "",
+        "Written by the test suite itself (`tests/reliability.py`) at the end of a run in which every test "
+        "passed, so the figures are what this code did in that run. Regenerate with "
+        "`.venv/bin/python -m pytest`.",
+        "",
+        f"- Run: {now}, Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} CPUs",
+        f"- Command: `{' '.join(['pytest', *sys.argv[1:]]) or 'pytest'}`",
+        "",
+    ]
+    for key, title in SECTIONS.items():
+        section = _sections.get(key)
+        if section is None:
+            continue
+        lines += [f"## {title}", ""]
+        if section.intro:
+            lines += [section.intro, ""]
+        if section.headers and section.rows:
+            lines.append("| " + " | ".join(section.headers) + " |")
+            lines.append("|" + "---|" * len(section.headers))
+            lines += ["| " + " | ".join(cells) + " |" for cells in sorted(section.rows)]
+            lines.append("")
+        lines += [f"- {fact}" for fact in section.facts]
+        if section.facts:
+            lines.append("")
+    return "\n".join(lines)
+
+
+def write_if_complete(session_failed: bool) -> Path | None:
+    if session_failed or not complete() or os.environ.get("SUNO_STEMS_NO_REPORT"):
+        return None
+    OUTPUT.write_text(render())
+    return OUTPUT

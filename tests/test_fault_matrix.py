@@ -1,0 +1,209 @@
+"""Every fault the sandbox can inject, against every tool it can affect.
+
+Each cell must end in success with at most one job created, or in a ToolError that names the fix (and the
+job id when one exists); no partial file may be left; and the server must answer the next call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+import pytest
+
+from server.sandbox import DEMO_KEY, ThreadedSandbox
+from server.sandbox.audio import Song, wav_size
+
+from . import reliability
+from .support import SONG, connected, ok, settings_for, text
+
+pytestmark = pytest.mark.anyio
+
+Tool = Literal["split_stems", "get_job", "list_tracks"]
+Expect = Literal["ok", "error", "either"]
+FIX_WORDS = ("call ", "set ", "try ", "top up", "free some", "check ", "fix it", "pick ")
+
+reliability.describe(
+    "faults",
+    "Every fault the sandbox can inject, against each tool it can affect: each cell passes when the call "
+    "succeeds with at most one stems job created, or fails with a ToolError that names the fix and the job id "
+    "when one exists, leaves no partial file, and the server then answers the next call.",
+    headers=["fault", "tool", "outcome", "stems jobs", "passed"],
+)
+
+
+@dataclass
+class Fault:
+    name: str
+    tools: dict[Tool, Expect]
+    inject: Callable[[ThreadedSandbox, Tool], None] = lambda running, tool: None
+    max_wait: float = 10.0
+    wait_seconds: int = 8
+    output: Callable[[Path], Path] = lambda tmp: tmp / "stems"
+    file_limit: int | None = None
+    job_plan: dict[str, Any] = field(default_factory=dict)
+    after_job: Callable[[ThreadedSandbox, str], None] | None = None
+
+
+def _route(tool: Tool) -> str:
+    return {"split_stems": "POST /v2/music/suno/action", "get_job": "GET /v2/jobs/*",
+            "list_tracks": "GET /v2/jobs"}[tool]
+
+
+def on_route(**fault: Any) -> Callable[[ThreadedSandbox, Tool], None]:
+    return lambda running, tool: running.sandbox.inject(_route(tool), **fault) and None
+
+
+def on_audio(**fault: Any) -> Callable[[ThreadedSandbox, Tool], None]:
+    return lambda running, tool: running.sandbox.inject("GET /cdn/audio/*", **fault) and None
+
+
+ALL: dict[Tool, Expect] = {"split_stems": "ok", "get_job": "ok", "list_tracks": "ok"}
+JOBS: dict[Tool, Expect] = {"split_stems": "ok", "get_job": "ok"}
+FILES: dict[Tool, Expect] = {"split_stems": "error", "get_job": "error"}
+
+FAULTS = [
+    Fault("429 with Retry-After", ALL, on_route(status=429, retry_after=1)),
+    Fault("429 without Retry-After", ALL, on_route(status=429)),
+    Fault("500", ALL, on_route(status=500)),
+    Fault("502 with an HTML page", ALL, on_route(status=502, body="html")),
+    Fault("503", ALL, on_route(status=503, times=2)),
+    Fault("504 with an empty body", ALL, on_route(status=504, body="empty")),
+    Fault("connection dropped before the request is handled", ALL, on_route(drop="before")),
+    Fault("connection dropped after the request is handled", ALL, on_route(drop="after")),
+    Fault("an answer slower than the call may wait", {"split_stems": "either", "get_job": "error",
+                                                       "list_tracks": "error"},
+          on_route(delay=8.0), max_wait=2.0, wait_seconds=2),
+    Fault("malformed JSON", ALL, on_route(body="malformed")),
+    Fault("a truncated body", ALL, on_route(body="truncated")),
+    Fault("the job fails", JOBS, job_plan={"outcome": "FAILED", "error": "Separation failed."}),
+    Fault("the job is cancelled", JOBS, job_plan={"outcome": "NEVER"},
+          after_job=lambda running, job_id: running.sandbox.store.cancel(job_id)),
+    Fault("the job never finishes", JOBS, job_plan={"outcome": "NEVER"}, max_wait=2.0, wait_seconds=2),
+    Fault("the files have expired", JOBS,
+          after_job=lambda running, job_id: (time.sleep(0.5), running.sandbox.store.expire(job_id)) and None),
+    Fault("an audio URL answers 404", FILES, on_audio(status=404, body="empty", times=4)),
+    Fault("an audio body shorter than its Content-Length", JOBS, on_audio(short_by=2048, times=2)),
+    Fault("an audio body that is always short", FILES, on_audio(short_by=2048, times=1000)),
+    Fault("an output folder that is not writable", FILES,
+          output=lambda tmp: _not_writable(tmp) / "stems"),
+    Fault("a disk that fills mid-download", FILES, file_limit=20_000),
+]
+
+
+def _not_writable(tmp: Path) -> Path:
+    blocker = tmp / "not-a-folder"
+    blocker.write_text("a file where the output folder should be")
+    return blocker
+
+
+@contextlib.contextmanager
+def file_size_limit(limit: int | None) -> Iterator[None]:
+    """Writes fail past `limit` bytes (EFBIG), as when the disk fills in the middle of a file."""
+    if limit is None:
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def _new_stems_job(running: ThreadedSandbox, plan: dict[str, Any]) -> str:
+    if plan:
+        running.sandbox.plan_next(**plan)
+    with httpx.Client(base_url=running.url, headers={"X-API-Key": DEMO_KEY}) as api:
+        job_id = str(api.post("/v2/music/suno/action",
+                              json={"parentJobId": SONG, "action": "stems", "index": 2}).json()["jobId"])
+    if not plan:
+        time.sleep(0.5)
+    return job_id
+
+
+def _leftovers(root: Path) -> list[Path]:
+    """Files that are not complete stems: temporaries, or anything shorter than what the sandbox serves."""
+    if not root.is_dir():
+        return []
+    complete = wav_size(Song(seed=0, duration=2.0))  # every fast-sandbox track lasts 2 s
+    return [p for p in root.rglob("*") if p.is_file() and (p.name.startswith(".") or p.stat().st_size != complete)]
+
+
+CELLS = [(fault, tool) for fault in FAULTS for tool in fault.tools]
+
+
+@pytest.mark.parametrize(("fault", "tool"), CELLS, ids=[f"{f.name}-{t}" for f, t in CELLS])
+async def test_fault(live_sandbox: ThreadedSandbox, tmp_path: Path, fault: Fault, tool: Tool) -> None:
+    expect = fault.tools[tool]
+    output = fault.output(tmp_path)
+    settings = settings_for(live_sandbox, output, max_wait=fault.max_wait)
+    job_id: str | None = None
+    if tool == "get_job":
+        job_id = _new_stems_job(live_sandbox, fault.job_plan)
+        arguments: dict[str, Any] = {"job_id": job_id, "wait_seconds": fault.wait_seconds}
+    elif tool == "split_stems":
+        if fault.job_plan:
+            live_sandbox.sandbox.plan_next(**fault.job_plan)
+        arguments = {"parent_job_id": SONG, "index": 1, "wait_seconds": 0 if fault.after_job else fault.wait_seconds}
+    else:
+        arguments = {}
+    async with connected(settings) as client:
+        if fault.after_job is not None:
+            if tool == "split_stems":
+                first = ok(await client.call_tool("split_stems", arguments))
+                job_id = first["job_id"]
+                arguments = {**arguments, "wait_seconds": fault.wait_seconds}
+            assert job_id is not None
+            fault.after_job(live_sandbox, job_id)
+        fault.inject(live_sandbox, tool)
+        before = live_sandbox.sandbox.counters.stems_jobs_created
+        with file_size_limit(fault.file_limit):
+            result = await client.call_tool(tool, arguments)
+        live_sandbox.sandbox.faults.clear()
+        created = live_sandbox.sandbox.counters.stems_jobs_created - before
+        if tool == "split_stems" and created:
+            job_id = job_id or next(j.id for j in live_sandbox.sandbox.store.jobs.values() if j.kind == "stems"
+                                    and j.created_at > time.time() - 60 and j.input and j.input.get("trackId"))
+        message = text(result)
+        outcome = "ToolError" if result.is_error else f"ok ({result.structured_content['status']})" \
+            if result.structured_content and "status" in result.structured_content else "ok"
+        next_call = await client.call_tool("list_tracks", {"job_id": SONG})
+    problems = []
+    if expect == "ok" and result.is_error:
+        problems.append(f"expected success, got: {message}")
+    if expect == "error" and not result.is_error:
+        problems.append(f"expected a ToolError, got: {message[:300]}")
+    if result.is_error:
+        if not any(word in message.lower() for word in FIX_WORDS):
+            problems.append(f"the error names no fix: {message}")
+        if job_id and job_id not in message:
+            problems.append(f"the error does not carry job {job_id}: {message}")
+        if message.startswith(f"Error executing tool {tool}") and message.strip() == f"Error executing tool {tool}":
+            problems.append("a crash, not a ToolError")
+    if tool == "split_stems" and created > 1:
+        problems.append(f"{created} stems jobs were created")
+    if tool != "split_stems" and created > 0:
+        problems.append(f"{tool} created {created} stems jobs")
+    leftovers = _leftovers(output)
+    if leftovers:
+        problems.append(f"partial files left: {leftovers}")
+    if next_call.is_error:
+        problems.append(f"the next call failed: {text(next_call)}")
+    reliability.row("faults", fault.name, tool, outcome, created, "yes" if not problems else "NO")
+    assert not problems, problems
+
+
+def test_the_matrix_covers_every_fault_the_issue_names() -> None:
+    names = " | ".join(f.name for f in FAULTS)
+    for needed in ("429 with Retry-After", "429 without", "500", "502 with an HTML", "503", "504",
+                   "dropped before", "dropped after", "slower than", "malformed JSON", "truncated", "fails",
+                   "cancelled", "never finishes", "expired", "404", "shorter than its Content-Length",
+                   "not writable", "disk that fills"):
+        assert needed in names, needed
