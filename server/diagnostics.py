@@ -19,17 +19,26 @@ def status_line() -> str:
         tasks: int | str = len(asyncio.all_tasks(asyncio.get_running_loop()))
     except RuntimeError:
         tasks = "n/a"
+    files: int | str = "n/a"
+    sockets: int | str = "n/a"
     try:
-        files: int | str = len(os.listdir("/proc/self/fd"))
+        targets = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                targets.append(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:
+                pass
+        sockets = sum(target.startswith("socket:") for target in targets)
+        files = len(targets) - sockets
     except OSError:
-        files = "n/a"
+        pass
     rss = "n/a"
     try:
         with open("/proc/self/status") as status:
             rss = next(line.split(":", 1)[1].strip() for line in status if line.startswith("VmRSS"))
     except (OSError, StopIteration):
         pass
-    return f"status: tasks={tasks} open_files={files} rss={rss.replace(' ', '')}"
+    return f"status: tasks={tasks} open_files={files} sockets={sockets} rss={rss.replace(' ', '')}"
 
 
 def install_status_signal() -> None:

@@ -17,6 +17,8 @@ from .downloads import Downloader
 from .errors import MissingKey
 
 USER_AGENT = f"suno-stems-mcp/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
+MAX_CONNECTIONS = 100
+MAX_KEEPALIVE = 20
 MEMORY_ITEMS = 10_000
 """How many submissions a process remembers: enough for any session, bounded for a server that runs for months."""
 
@@ -79,7 +81,7 @@ class Runtime:
             self._http = httpx.AsyncClient(
                 headers={"User-Agent": USER_AGENT},
                 timeout=httpx.Timeout(20.0, connect=5.0),
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE),
                 follow_redirects=False,
             )
         return self._http

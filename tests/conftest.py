@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -61,10 +63,28 @@ def live_sandbox() -> Iterator[ThreadedSandbox]:
         yield running
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        import tempfile
+
+        config.reliability_dir = Path(tempfile.mkdtemp(prefix="suno-stems-reliability-"))  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    node.workerinput["reliability_dir"] = str(node.config.reliability_dir)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """After a fully green run that exercised every reliability section, write RELIABILITY.md."""
+    """Workers hand their reliability figures over; after a fully green run, the controller writes RELIABILITY.md."""
     from . import reliability
 
+    config = session.config
+    if hasattr(config, "workerinput"):
+        reliability.dump(Path(config.workerinput["reliability_dir"]) / f"{config.workerinput['workerid']}.json")
+        return
+    for fragment in sorted(config.reliability_dir.glob("*.json")):  # type: ignore[attr-defined]
+        reliability.merge(fragment)
     written = reliability.write_if_complete(session.testsfailed > 0 or exitstatus != 0)
     if written is not None:
-        session.config.get_terminal_writer().line(f"wrote {written}")
+        config.get_terminal_writer().line(f"wrote {written}")

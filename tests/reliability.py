@@ -7,6 +7,7 @@ what it says is what the code did in that run.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import sys
@@ -54,6 +55,22 @@ def row(key: str, *cells: object) -> None:
 def fact(key: str, text: str) -> None:
     with _lock:
         _sections.setdefault(key, Section()).facts.append(text)
+
+
+def dump(path: Path) -> None:
+    """A worker's figures, for the controller to merge (pytest-xdist runs tests in several processes)."""
+    with _lock:
+        path.write_text(json.dumps({key: vars(section) for key, section in _sections.items()}))
+
+
+def merge(path: Path) -> None:
+    for key, data in json.loads(path.read_text()).items():
+        with _lock:
+            section = _sections.setdefault(key, Section())
+            section.intro = section.intro or data["intro"]
+            section.headers = section.headers or data["headers"]
+            section.rows += data["rows"]
+            section.facts += data["facts"]
 
 
 def complete() -> bool:

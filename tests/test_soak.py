@@ -22,6 +22,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from server.runtime import MAX_KEEPALIVE
 from server.sandbox import DEMO_KEY, ThreadedSandbox
 
 from . import reliability
@@ -42,15 +43,15 @@ SONGS = [SONG, SONG_2]
 
 def _status(process: subprocess.Popen[str], log: Path) -> dict[str, int]:
     """Ask the server for its status line (SIGUSR1) and read it from its log."""
-    pattern = r"status: tasks=(\d+) open_files=(\d+) rss=(\d+)kB"
+    pattern = r"status: tasks=(\d+) open_files=(\d+) sockets=(\d+) rss=(\d+)kB"
     before = len(re.findall(pattern, log.read_text()))
     process.send_signal(signal.SIGUSR1)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         lines = re.findall(pattern, log.read_text())
         if len(lines) > before:
-            tasks, files, rss = lines[-1]
-            return {"tasks": int(tasks), "files": int(files), "rss_kb": int(rss)}
+            tasks, files, sockets, rss = lines[-1]
+            return {"tasks": int(tasks), "files": int(files), "sockets": int(sockets), "rss_kb": int(rss)}
         time.sleep(0.05)
     raise AssertionError("the server did not report its status")
 
@@ -149,7 +150,7 @@ async def test_two_thousand_calls_with_faults(live_sandbox: ThreadedSandbox, tmp
                              f"at the end: {end['rss_kb'] / 1024:.1f} MB "
                              f"({(end['rss_kb'] / warm['rss_kb'] - 1) * 100:+.1f}%)")
     reliability.fact("soak", f"asyncio tasks after warm-up / at the end: {warm['tasks']} / {end['tasks']}; open files: "
-                             f"{warm['files']} / {end['files']}")
+                             f"{warm['files']} / {end['files']}; sockets: {warm['sockets']} / {end['sockets']}")
     assert outcomes["calls"] == CALLS
     assert not crashes and not unexplained, (crashes + unexplained)[:5]
     assert outcomes["tool errors"] <= outcomes["faults injected"], errors[:10]
@@ -157,4 +158,5 @@ async def test_two_thousand_calls_with_faults(live_sandbox: ThreadedSandbox, tmp
     assert end["rss_kb"] <= warm["rss_kb"] * 1.10, (warm, end)
     assert end["tasks"] <= warm["tasks"], (warm, end)
     assert end["files"] <= warm["files"], (warm, end)
+    assert end["sockets"] <= warm["sockets"] + MAX_KEEPALIVE, (warm, end)  # idle pooled connections come and go
     assert os.path.getsize(log) > 0
