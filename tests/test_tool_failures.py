@@ -209,3 +209,16 @@ async def test_non_https_audio_is_refused_outside_the_sandbox(live_sandbox: Thre
         message = error(await client.call_tool("split_stems", SPLIT))
     assert "non-https" in message and files_under(tmp_path) == []
     assert live_sandbox.sandbox.requests("GET", "/cdn/") == []
+
+
+async def test_a_completed_job_without_tracks_says_to_look_again(live_sandbox: ThreadedSandbox,
+                                                                 tmp_path: Path) -> None:
+    with httpx.Client(base_url=live_sandbox.url, headers={"X-API-Key": DEMO_KEY}) as api:
+        job_id = api.post("/v2/music/suno/action", json={"parentJobId": SONG, "action": "stems", "index": 1}
+                          ).json()["jobId"]
+    live_sandbox.sandbox.store.jobs[job_id].tracks = []
+    time.sleep(0.5)
+    async with connected(settings_for(live_sandbox, tmp_path)) as client:
+        job = ok(await client.call_tool("get_job", {"job_id": job_id}))
+    assert job["status"] == "COMPLETED" and job["tracks"] == [] and "lists no tracks" in job["next_step"]
+    assert files_under(tmp_path) == []

@@ -222,3 +222,22 @@ async def test_only_the_key_header_carries_the_key(live_sandbox: ThreadedSandbox
         assert DEMO_KEY not in r.path + r.query + str(others) + r.body.decode(errors="replace")
     assert r.headers["user-agent"].startswith("suno-stems-mcp/")
     assert DEMO_KEY not in str(job)
+
+
+async def test_in_the_sandbox_a_webhook_can_reach_a_local_receiver(live_sandbox: ThreadedSandbox,
+                                                                   tmp_path: Path) -> None:
+    from .test_sandbox_webhooks import Receiver
+
+    receiver = Receiver()
+    try:
+        async with connected(settings_for(live_sandbox, tmp_path, download=False)) as client:
+            job = ok(await client.call_tool("split_stems", {"parent_job_id": SONG, "index": 1,
+                                                            "webhook_url": receiver.url}))
+        completed = receiver.wait_for("completed")
+    finally:
+        receiver.server.shutdown()
+    assert completed["jobId"] == job["job_id"]
+    async with connected(settings_for(live_sandbox, tmp_path, sandbox=False)) as client:
+        message = error(await client.call_tool("split_stems", {"parent_job_id": SONG, "index": 1,
+                                                               "webhook_url": receiver.url}))
+    assert "https://" in message

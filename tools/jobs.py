@@ -171,6 +171,9 @@ def next_step(job: ApiJob, *, files: dict[str, Path], folder: Path | None, downl
         return f"{what} Its credits were refunded. {retry}"
     if job.status != "COMPLETED":
         return f"apiframe reports status {job.status}. Call get_job with job_id={job.id} later to check again."
+    if not job.tracks:
+        return (f"apiframe reports the job COMPLETED but lists no tracks yet. Call get_job with job_id={job.id} in a "
+                "minute; nothing more is charged.")
     if job.expired:
         kept = f" The files saved earlier are still in {folder}." if files else ""
         again = (" To get the stems again, call split_stems for the same track (11 credits)." if stems else "")

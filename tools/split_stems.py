@@ -15,6 +15,7 @@ from server.apiframe import ApiframeClient, ApiJob, ApiTrack
 from server.deadline import Deadline
 from server.errors import ApiError, InvalidArguments, NotFound
 from server.idempotency import MAX_ATTEMPTS, stems_key
+from server.net import is_loopback_host
 from server.runtime import Runtime, SplitSource
 
 from .jobs import deadlines, present, runtime_of, wait
@@ -42,9 +43,9 @@ async def split_stems(
     with index or track_id, from list_tracks. Waits up to wait_seconds; if the split is still running, the
     result says so: then call get_job with its job_id. Finished stems are saved to disk unless download=false.
     """
-    _check_choice(index, track_id)
-    _check_webhook(webhook_url, webhook_events)
     runtime = runtime_of(ctx)
+    _check_choice(index, track_id)
+    _check_webhook(webhook_url, webhook_events, local_allowed=runtime.settings.sandbox)
     client = runtime.api()
     until, call = deadlines(runtime, wait_seconds)
     parent, track, position = await _preflight(client, parent_job_id, index, track_id, call)
@@ -63,16 +64,18 @@ def _check_choice(index: int | None, track_id: str | None) -> None:
         )
 
 
-def _check_webhook(url: str | None, events: list[str] | None) -> None:
+def _check_webhook(url: str | None, events: list[str] | None, *, local_allowed: bool) -> None:
     if events is not None and url is None:
         raise InvalidArguments("webhook_events needs a webhook_url; give both, or neither. Nothing was sent.")
     if url is None:
         return
     try:
         parts = urlsplit(url)
+        host = parts.hostname
     except ValueError:
-        parts = None
-    if parts is None or parts.scheme != "https" or not parts.hostname:
+        parts, host = None, None
+    local = parts is not None and parts.scheme == "http" and local_allowed and is_loopback_host(host)
+    if parts is None or (parts.scheme != "https" and not local) or not host:
         raise InvalidArguments(
             f"webhook_url must be an https:// URL with a host name, not {url[:100]!r}. Fix it or leave it out "
             "(split_stems works without a webhook). Nothing was sent."
