@@ -99,6 +99,9 @@ def render() -> str:
         if section.intro:
             lines += [section.intro, ""]
         if section.headers and section.rows:
+            if section.headers[-1] == "passed":
+                passed = sum(cells[-1] == "yes" for cells in section.rows)
+                lines += [f"**{passed} of {len(section.rows)} passed.**", ""]
             lines.append("| " + " | ".join(section.headers) + " |")
             lines.append("|" + "---|" * len(section.headers))
             lines += ["| " + " | ".join(cells) + " |" for cells in sorted(section.rows)]

@@ -104,13 +104,13 @@ async def test_following_next_cursor_yields_every_job_once_in_the_order_of_one_b
     assert (pages[-1]["has_more"], pages[-1]["next_cursor"]) == (False, None)
 
 
-@pytest.mark.parametrize(("limit", "says"), [(0, "greater than or equal to 1"), (51, "less than or equal to 50")])
+@pytest.mark.parametrize(("limit", "says"), [(0, "at least 1"), (51, "at most 50")])
 async def test_a_limit_out_of_range_is_a_clear_error_and_sends_nothing(live_sandbox: ThreadedSandbox, tmp_path: Path,
                                                                        limit: int, says: str) -> None:
     async with connected(settings_for(live_sandbox, tmp_path)) as client:
         message = error(await client.call_tool("list_tracks", {"limit": limit}))
     assert "Invalid arguments for list_tracks" in message
-    assert f"limit: Input should be {says} (got {limit})" in message
+    assert f"limit: must be {says} (got {limit})" in message
     assert live_sandbox.sandbox.requests(path_prefix="/v2") == []
 
 

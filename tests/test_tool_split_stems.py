@@ -159,7 +159,10 @@ async def test_download_false_returns_the_links_only(live_sandbox: ThreadedSandb
     [
         ({"parent_job_id": SONG}, "exactly one of index"),
         ({"parent_job_id": SONG, "index": 1, "track_id": "x"}, "exactly one of index"),
-        ({"parent_job_id": SONG, "index": 3}, "index: Input should be 1 or 2"),
+        ({"parent_job_id": SONG, "index": 3}, "index: must be one of 1, 2, null (got 3)"),
+        ({"parent_job_id": SONG, "index": True}, "index: must be an integer or null (got True)"),
+        ({"parent_job_id": SONG, "index": 1, "wait_seconds": "5"}, "wait_seconds: must be an integer"),
+        ({"parent_job_id": SONG, "index": 1, "wait_seconds": 11}, "at most 10, this server's SUNO_STEMS_MAX_WAIT"),
         ({"parent_job_id": "song-1", "index": 1}, "must be an apiframe job id"),
         ({"index": 1}, "parent_job_id: required"),
         ({"parent_job_id": SONG, "index": 1, "wait_seconds": -1}, "wait_seconds"),
@@ -169,7 +172,7 @@ async def test_download_false_returns_the_links_only(live_sandbox: ThreadedSandb
          "webhook_events"),
         ({"parent_job_id": SONG, "index": 1, "webhook_url": "https://h.example", "webhook_events": ["done"]},
          "webhook_events"),
-        ({"parent_job_id": SONG, "index": 1, "trackId": "x"}, "has no argument 'trackId'"),
+        ({"parent_job_id": SONG, "index": 1, "trackId": "x"}, "there is no argument 'trackId'"),
         ({"parent_job_id": SONG, "track_id": ""}, "track_id"),
     ],
 )
@@ -200,11 +203,11 @@ async def test_a_parent_that_cannot_be_split_is_refused_before_anything_is_charg
     assert live_sandbox.sandbox.counters.credits_charged == 0
 
 
-async def test_wait_seconds_above_the_limit_is_cut_to_it(live_sandbox: ThreadedSandbox, tmp_path: Path) -> None:
+async def test_the_default_wait_is_cut_to_a_lower_limit(live_sandbox: ThreadedSandbox, tmp_path: Path) -> None:
     live_sandbox.sandbox.plan_next(outcome="NEVER")
     async with connected(settings_for(live_sandbox, tmp_path, max_wait=1.0)) as client:
         started = time.monotonic()
-        job = ok(await client.call_tool("split_stems", {"parent_job_id": SONG, "index": 1, "wait_seconds": 30}))
+        job = ok(await client.call_tool("split_stems", {"parent_job_id": SONG, "index": 1}))
     assert job["done"] is False and time.monotonic() - started < 5
 
 

@@ -19,7 +19,7 @@ def _job_id(value: str) -> str:
         valid = False
     if not valid:
         raise ValueError("must be an apiframe job id, a uuid like 3f2b8c1e-9d4a-4e8b-a1c2-5d6e7f8a9b0c")
-    return value
+    return value.lower()  # uuids are case-insensitive; apiframe writes them in lower case
 
 
 JobId = Annotated[str, AfterValidator(_job_id), WithJsonSchema({"type": "string", "format": "uuid"})]

@@ -163,7 +163,7 @@ class ApiframeClient:
                 raise _Unusable(f"an unreadable answer (HTTP {status}, not JSON)") from None
         if is_retryable_status(status):
             retry_after = parse_retry_after(response.headers.get("retry-after")) if status == 429 else None
-            raise _Unusable(f"HTTP {status}{_detail(response)}", retry_after)
+            raise _Unusable(self._redact(f"HTTP {status}{_detail(response)}"), retry_after)
         raise self._error(response, job_id)
 
     def _gave_up(self, reason: str, attempts: int, job_id: str | None) -> ApiUnavailable:
