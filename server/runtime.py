@@ -15,6 +15,7 @@ from .apiframe import ApiframeClient
 from .config import Settings
 from .downloads import Downloader
 from .errors import MissingKey
+from .waiting import PollSchedule
 
 USER_AGENT = f"suno-stems-mcp/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
 MAX_CONNECTIONS = 100
@@ -73,6 +74,11 @@ class Runtime:
     """stems job id → the track it split (from this process's own submissions)."""
     submitted_keys: Recent[str, bool] = field(default_factory=Recent, init=False)
     """Idempotency keys this process has already had answered: a repeat is a reuse."""
+    schedules: Recent[str, PollSchedule] = field(default_factory=lambda: Recent(1000), init=False)
+    """Each job's poll schedule, so a get_job continues where split_stems left off."""
+
+    def schedule_for(self, job_id: str) -> PollSchedule:
+        return self.schedules.setdefault(job_id, PollSchedule())
 
     @property
     def http(self) -> httpx.AsyncClient:

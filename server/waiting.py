@@ -1,9 +1,14 @@
 """Waiting for a job: poll `GET /v2/jobs/{id}` on a schedule that aims at the job's likely end.
 
-The schedule starts like apiframe's own SDK (a first look after ~1.5 s, growing ×1.5 to a 5 s cap). Once the
-job reports rising progress, the rate gives an estimate of when it will finish, and the next look is aimed
-just after that moment (never further out than the cap), so a finished job is seen within a fraction of a
-second instead of up to 5 s late, without polling more often than the plain schedule would.
+The schedule starts like apiframe's own SDK (a first look after 2 s, growing ×1.5 to a 5 s cap). Once the job
+reports rising progress, its rate gives an estimate of when it will finish:
+- the next look is aimed just after that moment, so a finished job is seen within a fraction of a second
+  instead of up to 5 s late;
+- while the estimate keeps coming true (each look finds the progress it predicted), looks far from the end
+  may stretch to 10 s, which pays for the precise last look; a prediction that misses falls back to the cap;
+- a call that cannot see the end before its deadline returns without a last, pointless look.
+The schedule belongs to the job, not the call, so a get_job that continues a split_stems picks up where it
+left off instead of starting over.
 """
 
 from __future__ import annotations
@@ -23,47 +28,81 @@ OnUpdate = Callable[[ApiJob], Awaitable[None]]
 
 
 class PollSchedule:
-    def __init__(self, first: float = 1.5, factor: float = 1.5, cap: float = 5.0, floor: float = 0.5,
-                 margin: float = 0.25) -> None:
-        self.first, self.factor, self.cap, self.floor, self.margin = first, factor, cap, floor, margin
+    def __init__(self, first: float = 2.0, factor: float = 1.5, cap: float = 5.0, stretch: float = 10.0,
+                 floor: float = 0.5, close: float = 1.0, margin: float = 0.25, tolerance: float = 4.0) -> None:
+        self.first, self.factor, self.cap, self.stretch = first, factor, cap, stretch
+        self.floor, self.close, self.margin, self.tolerance = floor, close, margin, tolerance
         self._plain = first
         self._start: tuple[float, int] | None = None
         self._last: tuple[float, int] | None = None
-        self._missed = False
+        self._trusted = False
 
     def observe(self, at: float, job: ApiJob) -> None:
         if job.status != "PROCESSING" or job.progress is None:
             return
+        predicted = self.progress_at(at)
+        self._trusted = predicted is not None and abs(predicted - job.progress) <= self.tolerance
         point = (at, job.progress)
         if self._start is None or point[1] < self._start[1]:
-            self._start = point
+            self._start, self._trusted = point, False
         self._last = point
 
-    def next_delay(self) -> float:
-        """Seconds until the next look."""
-        plain = self._plain
-        self._plain = min(self.cap, self._plain * self.factor)
-        end = self.expected_end()
-        if end is None:
-            return plain
-        until_end = end - time.monotonic() + self.margin
-        if until_end <= 0:
-            # Past the estimate and still running: look again soon, but back off if that keeps missing.
-            delay = self.floor if not self._missed else min(self.cap, plain)
-            self._missed = True
-            return delay
-        return max(self.floor, min(self.cap, until_end))
+    def progress_at(self, at: float) -> float | None:
+        rate = self._rate()
+        if rate is None or self._last is None:
+            return None
+        return self._last[1] + rate * (at - self._last[0])
 
-    def expected_end(self) -> float | None:
-        """Monotonic time the job should reach 100%, from its progress rate so far."""
+    def _rate(self) -> float | None:
         if self._start is None or self._last is None:
             return None
         (t0, p0), (t1, p1) = self._start, self._last
         if p1 <= p0 or t1 <= t0:
             return None
-        rate = (p1 - p0) / (t1 - t0)
-        # Progress is reported as a whole number, so the true value may be up to 1 more than p1.
-        return t1 + (100 - p1) / rate
+        return (p1 - p0) / (t1 - t0)
+
+    def end_window(self) -> tuple[float, float] | None:
+        """(earliest, latest) monotonic time the job should reach 100%. Progress is reported as a whole number,
+        so the true value at the last look lay anywhere up to one more: the end lies within one percent's time."""
+        rate = self._rate()
+        if rate is None or self._last is None:
+            return None
+        t1, p1 = self._last
+        return t1 + max(0, 99 - p1) / rate, t1 + (100 - p1) / rate
+
+    def next_delay(self, now: float | None = None) -> float:
+        """Seconds until the next look."""
+        now = time.monotonic() if now is None else now
+        plain = self._plain
+        self._plain = min(self.cap, self._plain * self.factor)
+        window = self.end_window()
+        if window is None:
+            return plain
+        earliest, latest = window
+        if now < earliest:
+            until = earliest - now + self.margin
+            longest = self.stretch if self._trusted else self.cap
+            if until > longest:
+                # Far from the end: at most `longest`, never landing just short of the end, so the look that
+                # matters is the aimed one.
+                return max(self.floor, min(longest, until - min(longest, until / 2)))
+            return max(self.floor, until)
+        if now <= latest + self.cap:
+            return max(self.floor, min(self.close, (latest - earliest) / 4))  # closing in on the end
+        return plain  # well past the estimate: it was wrong, so fall back to the plain schedule
+
+    def next_look(self, now: float, left: float) -> float | None:
+        """Seconds until the next look, or None when the call should return now (its time is up, or the job
+        cannot be done before it is)."""
+        if left <= 0:
+            return None
+        delay = self.next_delay(now)
+        if delay > left:
+            window = self.end_window()
+            if window is not None and window[0] > now + left:
+                return None
+            delay = left
+        return delay
 
 
 async def wait_for(
@@ -80,10 +119,10 @@ async def wait_for(
     schedule.observe(time.monotonic(), job)
     await on_update(job)
     while not job.done:
-        left = until.remaining()
-        if left <= 0:
+        delay = schedule.next_look(time.monotonic(), until.remaining())
+        if delay is None:
             break
-        await anyio.sleep(min(schedule.next_delay(), left))
+        await anyio.sleep(delay)
         job = await client.get_job(job.id, call)
         schedule.observe(time.monotonic(), job)
         await on_update(job)

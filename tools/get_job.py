@@ -37,7 +37,7 @@ async def get_job(
             "check the id, or call list_tracks to see your songs.", status=404) from None
     noun = "splitting" if job.is_stems else "generating"
     if wait_seconds and not job.done:
-        job = await wait(client, job, ctx, until=until, call=call, noun=noun)
+        job = await wait(runtime, client, job, ctx, until=until, call=call, noun=noun)
     download = runtime.settings.download if download is None else download
     return await present(runtime, client, job, download=download, call=call,
                          wait_hint=min(40, int(runtime.settings.max_wait)))

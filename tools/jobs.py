@@ -61,9 +61,10 @@ def progress_reporter(ctx: Context, noun: str):  # type: ignore[no-untyped-def]
     return report
 
 
-async def wait(client: ApiframeClient, job: ApiJob, ctx: Context, *, until: Deadline, call: Deadline,
-               noun: str) -> ApiJob:
-    return await wait_for(client, job, until=until, call=call, on_update=progress_reporter(ctx, noun))
+async def wait(runtime: Runtime, client: ApiframeClient, job: ApiJob, ctx: Context, *, until: Deadline,
+               call: Deadline, noun: str) -> ApiJob:
+    return await wait_for(client, job, until=until, call=call, on_update=progress_reporter(ctx, noun),
+                          schedule=runtime.schedule_for(job.id))
 
 
 def source_of(runtime: Runtime, job: ApiJob) -> SplitSource | None:

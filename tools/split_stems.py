@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -49,8 +50,10 @@ async def split_stems(
     client = runtime.api()
     until, call = deadlines(runtime, wait_seconds)
     parent, track, position = await _preflight(client, parent_job_id, index, track_id, call)
-    job, reused = await _submit(runtime, client, parent, track, position, webhook_url, webhook_events, call)
-    job = await wait(client, job, ctx, until=until, call=call, noun="splitting")
+    submitted = await _submit(runtime, client, parent, track, position, webhook_url, webhook_events, call,
+                              will_wait=wait_seconds > 0)
+    job = await wait(runtime, client, submitted.job, ctx, until=until, call=call, noun="splitting")
+    reused = submitted.replayed or _created_before(job, submitted.server_time)
     download = runtime.settings.download if download is None else download
     return await present(runtime, client, job, download=download, call=call, reused=reused,
                          wait_hint=min(40, int(runtime.settings.max_wait)))
@@ -118,6 +121,14 @@ async def _preflight(client: ApiframeClient, parent_id: str, index: int | None, 
         "again with one of them. Nothing was charged.")
 
 
+@dataclass(frozen=True)
+class _Submitted:
+    job: ApiJob
+    replayed: bool
+    """Known already to be a job submitted before (and paid for then)."""
+    server_time: float | None
+
+
 async def _submit(
     runtime: Runtime,
     client: ApiframeClient,
@@ -127,7 +138,9 @@ async def _submit(
     webhook_url: str | None,
     webhook_events: list[str] | None,
     call: Deadline,
-) -> tuple[ApiJob, bool]:
+    *,
+    will_wait: bool,
+) -> _Submitted:
     """POST the split under the derived key; move to the next attempt only past a dead or purged job."""
     body: dict[str, Any] = {"parentJobId": parent.id, "action": "stems", "trackId": track.id}
     if webhook_url is not None:
@@ -146,6 +159,11 @@ async def _submit(
         runtime.submitted_keys[key] = True
         if submission.status in ("FAILED", "CANCELLED"):
             continue
+        if submission.status == "QUEUED" and not seen_before and will_wait:
+            # Most likely a new job: the first poll reads it (and tells a replay by its age); a GET now would
+            # only repeat 'QUEUED' and cost a request.
+            placeholder = ApiJob(id=submission.job_id, status="QUEUED", progress=0)
+            return _Submitted(placeholder, replayed=False, server_time=submission.server_time)
         try:
             job = await client.get_job(submission.job_id, call)
         except ApiError as exc:
@@ -153,11 +171,11 @@ async def _submit(
                 f"The split was submitted as job {submission.job_id}, but reading it back failed: {exc} "
                 f"Call get_job with job_id={submission.job_id} to follow it; nothing more will be charged.",
                 status=exc.status, job_id=submission.job_id) from None
-        reused = seen_before or submission.status != "QUEUED" or _created_before(job, submission.server_time)
-        if reused and (job.status in ("FAILED", "CANCELLED") or (job.expired and not _saved(runtime, job))):
+        replayed = seen_before or submission.status != "QUEUED" or _created_before(job, submission.server_time)
+        if replayed and (job.status in ("FAILED", "CANCELLED") or (job.expired and not _saved(runtime, job))):
             last_dead = job
             continue
-        return job, reused
+        return _Submitted(job, replayed=replayed, server_time=submission.server_time)
     reason = (last_dead.error if last_dead else None) or "failed"
     raise ApiError(
         f"The last {MAX_ATTEMPTS} splits of this track did not succeed (latest: {reason}); their credits were "
