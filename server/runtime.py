@@ -100,10 +100,12 @@ class Runtime:
 
     def downloader(self) -> Downloader:
         if self._downloader is None:
-            self._downloader = Downloader(self.http, self.settings.output_dir,
+            self._downloader = Downloader(self.settings.output_dir, user_agent=USER_AGENT,
                                           allow_loopback_http=self.settings.sandbox)
         return self._downloader
 
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.aclose()
+        if self._downloader is not None:
+            self._downloader.close()
