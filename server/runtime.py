@@ -19,7 +19,7 @@ from .waiting import PollSchedule
 
 USER_AGENT = f"suno-stems-mcp/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
 MAX_CONNECTIONS = 100
-MAX_KEEPALIVE = 20
+MAX_KEEPALIVE = MAX_CONNECTIONS  # reconnecting means a new TCP + TLS handshake with apiframe
 MEMORY_ITEMS = 10_000
 """How many submissions a process remembers: enough for any session, bounded for a server that runs for months."""
 

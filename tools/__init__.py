@@ -71,6 +71,8 @@ def _compact(schema: Any, *, output: bool = False) -> Any:
             continue
         if key == "default" and value is None:
             continue
+        if output and key == "description" and isinstance(value, str):
+            continue  # hosts do not show output schemas to the model; the README documents each field
         if output and key == "additionalProperties" and value is False:
             continue
         if key in ("properties", "$defs") and isinstance(value, dict):
