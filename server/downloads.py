@@ -22,16 +22,18 @@ import unicodedata
 import weakref
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 import anyio
-import httpx
 
 from .apiframe import ApiTrack
 from .apiframe.models import STEM_IDS
 from .deadline import Deadline
 from .net import is_loopback_host
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("server.downloads")
 
@@ -93,6 +95,8 @@ class Downloader:
 
     def _streaming_client(self) -> httpx.Client:
         if self._client is None:  # made on the first download; it never carries the API key
+            import httpx
+
             self._client = httpx.Client(headers={"User-Agent": self._user_agent}, follow_redirects=True,
                                         limits=httpx.Limits(max_connections=10, max_keepalive_connections=4))
         return self._client
@@ -152,6 +156,8 @@ class Downloader:
         return real
 
     async def _save_one(self, folder: Path, track: ApiTrack, position: int, deadline: Deadline) -> Path | None:
+        import httpx
+
         assert track.audio_url is not None
         self._check_url(track.audio_url)
         destination = folder / file_name(track, position)
@@ -187,6 +193,8 @@ class Downloader:
             handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
         except OSError as exc:
             raise _os_problem(exc, destination.parent) from None
+        import httpx
+
         timeout = httpx.Timeout(min(READ_TIMEOUT, remaining), connect=min(5.0, remaining))
         try:
             with os.fdopen(handle, "wb") as out:

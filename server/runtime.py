@@ -6,18 +6,26 @@ from __future__ import annotations
 import platform
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from . import __version__
-from .apiframe import ApiframeClient
 from .config import Settings
-from .downloads import Downloader
 from .errors import MissingKey
 from .waiting import PollSchedule
 
-USER_AGENT = f"suno-stems-mcp/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
+if TYPE_CHECKING:  # imported on first use: the server's first answer does not need them
+    import httpx
+
+    from .apiframe.client import ApiframeClient
+    from .downloads import Downloader
+
+
+
+def user_agent() -> str:
+    import httpx
+
+    return f"suno-stems-mcp/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
+
 MAX_CONNECTIONS = 100
 MAX_KEEPALIVE = MAX_CONNECTIONS  # reconnecting means a new TCP + TLS handshake with apiframe
 MEMORY_ITEMS = 10_000
@@ -84,8 +92,10 @@ class Runtime:
     def http(self) -> httpx.AsyncClient:
         """The process's one connection pool, made on first use (keeps the server's first answer fast)."""
         if self._http is None:
+            import httpx
+
             self._http = httpx.AsyncClient(
-                headers={"User-Agent": USER_AGENT},
+                headers={"User-Agent": user_agent()},
                 timeout=httpx.Timeout(20.0, connect=5.0),
                 limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE),
                 follow_redirects=False,
@@ -96,11 +106,15 @@ class Runtime:
         """The apiframe client; a clear error when no key is configured (checked before any request)."""
         if self.settings.api_key is None:
             raise MissingKey()
+        from .apiframe.client import ApiframeClient
+
         return ApiframeClient(self.http, base_url=self.settings.base_url, api_key=self.settings.api_key)
 
     def downloader(self) -> Downloader:
         if self._downloader is None:
-            self._downloader = Downloader(self.settings.output_dir, user_agent=USER_AGENT,
+            from .downloads import Downloader
+
+            self._downloader = Downloader(self.settings.output_dir, user_agent=user_agent(),
                                           allow_loopback_http=self.settings.sandbox)
         return self._downloader
 

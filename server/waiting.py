@@ -16,11 +16,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import anyio
 
-from .apiframe import ApiframeClient, ApiJob
+from .apiframe import ApiJob
 from .deadline import Deadline
+
+if TYPE_CHECKING:
+    from .apiframe.client import ApiframeClient
 
 log = logging.getLogger("server.waiting")
 

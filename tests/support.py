@@ -5,8 +5,11 @@ from __future__ import annotations
 import array
 import io
 import os
+import re
 import shutil
+import subprocess
 import sys
+import time
 import wave
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -68,6 +71,20 @@ def child_env(**extra: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("APIFRAME_", "SUNO_STEMS_"))}
     base.update(extra)
     return base
+
+
+def served_url(process: subprocess.Popen[str], timeout: float = 30) -> str:
+    """The /mcp URL a `suno-stems-mcp --transport http` subprocess logs when it starts serving."""
+    assert process.stderr is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line and process.poll() is not None:
+            break
+        found = re.search(r"at (http://\S+/mcp)", line)
+        if found:
+            return found.group(1)
+    raise AssertionError("the server never said where it serves")
 
 
 def text(result: CallToolResult) -> str:

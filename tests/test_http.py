@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +19,7 @@ from server.http import build_http_app
 from server.net import UvicornThread
 from server.sandbox import ThreadedSandbox
 
-from .support import SONG, child_env, command, ok, settings_for
+from .support import SONG, child_env, command, ok, served_url, settings_for
 
 pytestmark = pytest.mark.anyio
 
@@ -98,14 +96,8 @@ async def test_the_command_serves_http_on_loopback(tmp_path: Path) -> None:
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=child_env(SUNO_STEMS_OUTPUT_DIR=str(tmp_path)))
     try:
-        assert process.stderr is not None
-        url = None
-        deadline = time.monotonic() + 30
-        while url is None and time.monotonic() < deadline:
-            line = process.stderr.readline()
-            found = re.search(r"at (http://127\.0\.0\.1:\d+/mcp)", line)
-            url = found.group(1) if found else None
-        assert url, "the server never said where it listens"
+        url = served_url(process)
+        assert url.startswith("http://127.0.0.1:")
         async with client(url) as session:
             tracks = ok(await session.call_tool("list_tracks", {"limit": 1}))["tracks"]
         assert tracks and tracks[0]["audio_url"].startswith("http://127.0.0.1:")
@@ -125,13 +117,9 @@ def test_a_public_address_with_a_token_starts(tmp_path: Path) -> None:
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=child_env(SUNO_STEMS_HTTP_TOKEN=TOKEN))
     try:
-        assert process.stderr is not None
-        port = None
-        deadline = time.monotonic() + 30
-        while port is None and time.monotonic() < deadline:
-            found = re.search(r"at http://0\.0\.0\.0:(\d+)/mcp \(bearer token required\)", process.stderr.readline())
-            port = found.group(1) if found else None
-        assert port
+        url = served_url(process)
+        assert url.startswith("http://0.0.0.0:")
+        port = url.rsplit(":", 1)[1].removesuffix("/mcp")
         no_token = httpx.post(f"http://127.0.0.1:{port}/mcp", json=INITIALIZE, headers=MCP_HEADERS)
         with_token = httpx.post(f"http://127.0.0.1:{port}/mcp", json=INITIALIZE,
                                 headers={**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"})

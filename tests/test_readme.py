@@ -8,12 +8,11 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from .support import child_env, command
+from .support import child_env, command, served_url
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -75,13 +74,7 @@ def test_the_http_commands_serve_and_the_python_example_splits_a_song(tmp_path: 
         process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    env=child_env(**env, SUNO_STEMS_OUTPUT_DIR=str(tmp_path)))
         try:
-            assert process.stderr is not None
-            port = None
-            deadline = time.monotonic() + 30
-            while port is None and time.monotonic() < deadline:
-                found = re.search(r"at http://[^:]+:(\d+)/mcp", process.stderr.readline())
-                port = found.group(1) if found else None
-            assert port, f"{line!r} did not start"
+            port = served_url(process).rsplit(":", 1)[1].removesuffix("/mcp")
             if "SUNO_STEMS_HTTP_TOKEN" in env:
                 continue
             script = tmp_path / "example.py"

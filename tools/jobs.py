@@ -5,18 +5,22 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent
 
-from server.apiframe import ApiframeClient, ApiJob
+from server.apiframe import ApiJob
 from server.deadline import Deadline
-from server.downloads import SaveError
 from server.errors import ApiError, DownloadFailed
 from server.runtime import Runtime, SplitSource
 from server.waiting import wait_for
 
 from .schemas import Job, Source, Track, TrackList
+
+if TYPE_CHECKING:
+    from server.apiframe.client import ApiframeClient
+    from server.downloads import SaveError
 
 log = logging.getLogger("tools")
 
@@ -123,6 +127,8 @@ async def present(
         folder = downloader.folder_for(await song_title(runtime, client, job, source, call), job.id)
         files = downloader.existing(folder, job.tracks)
         if download and not job.expired and len(files) < len(job.tracks):
+            from server.downloads import SaveError
+
             try:
                 saved = await downloader.save(folder, job.tracks, call)
             except SaveError as problem:

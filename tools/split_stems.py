@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from server.apiframe import ApiframeClient, ApiJob, ApiTrack
+from server.apiframe import ApiJob, ApiTrack
 from server.deadline import Deadline
 from server.errors import ApiError, InvalidArguments, NotFound
 from server.idempotency import MAX_ATTEMPTS, stems_key
@@ -21,6 +21,9 @@ from server.runtime import Runtime, SplitSource
 
 from .jobs import deadlines, present, runtime_of, wait
 from .schemas import Job, JobId, WebhookEvent
+
+if TYPE_CHECKING:
+    from server.apiframe.client import ApiframeClient
 
 log = logging.getLogger("tools.split_stems")
 

@@ -120,13 +120,17 @@ def build_routes(sandbox: Sandbox) -> Starlette:
             sandbox.webhooks.start(job)
         return accepted(job)
 
-    async def generate(request: Request) -> Response:
+    async def accepted_body(request: Request, validate: Any) -> tuple[Account, Any, str | None]:
+        """Who asks, the valid body they sent, and their Idempotency-Key: the start of every submission."""
         account = authenticate(request)
         body = await json_body(request)
-        details = validate_generate(body)
+        details = validate(body)
         if details:
             raise _validation_problem(details)
-        key = idempotency_key(request)
+        return account, body, idempotency_key(request)
+
+    async def generate(request: Request) -> Response:
+        account, body, key = await accepted_body(request, validate_generate)
         params = body.get("sunoParams") or {}
         title = params.get("title") or title_from_prompt(body["prompt"])
         tags = params.get("style") or None
@@ -135,12 +139,7 @@ def build_routes(sandbox: Sandbox) -> Starlette:
                       body=body, tracks_for=lambda job_id: song_tracks(job_id, title, tags, duration))
 
     async def suno_action(request: Request) -> Response:
-        account = authenticate(request)
-        body = await json_body(request)
-        details = validate_suno_action(body)
-        if details:
-            raise _validation_problem(details)
-        key = idempotency_key(request)
+        account, body, key = await accepted_body(request, validate_suno_action)
         fingerprint = store.fingerprint("POST", request.url.path, body)
         with store.lock:
             again = replay(account, key, fingerprint)
