@@ -3,7 +3,6 @@ argument errors rewritten into sentences a model can act on."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ from pydantic import SecretStr, ValidationError
 from tools import build_tools
 
 from . import __version__
+from .arguments import ArgumentCheck, explain
 from .config import DEFAULT_BASE_URL, Settings
 from .errors import InvalidArguments
 from .runtime import Runtime
@@ -34,102 +34,28 @@ INSTRUCTIONS = (
 
 
 class StemsServer(MCPServer[Runtime]):
-    """Arguments are held to the advertised inputSchema before the SDK's lenient conversion: `true` is not track
-    1 and "30" is not a number of seconds, so a garbled call is refused instead of spending credits. Arrays sent
-    as JSON text are still decoded first, as the SDK does (Claude Desktop sends them that way)."""
+    """Arguments are held to the advertised inputSchema (server.arguments) before the SDK's lenient conversion."""
 
     def __init__(self, *args: Any, tools: list[Tool], **kwargs: Any) -> None:
         super().__init__(*args, tools=tools, **kwargs)
-        self._schemas = {tool.name: tool.parameters for tool in tools}
-        self._validators: dict[str, Any] = {}
+        self._arguments = ArgumentCheck({tool.name: tool.parameters for tool in tools})
 
     async def call_tool(self, name: str, arguments: dict[str, Any],
                         context: Context[Runtime, Any] | None = None) -> CallToolResult | InputRequiredResult:
-        schema = self._schemas.get(name)
-        if schema is not None:
-            arguments = _decode_json_text(arguments, schema)
-            problems = self._problems(name, schema, arguments)
-            if problems:
-                raise InvalidArguments(f"Invalid arguments for {name}: {'; '.join(problems)}. "
-                                       "Fix them and call again; nothing was sent.")
+        arguments = self._arguments.decoded(name, arguments)
+        problems = self._arguments.problems(name, arguments)
+        if problems:
+            raise InvalidArguments(f"Invalid arguments for {name}: {'; '.join(problems)}. "
+                                   "Fix them and call again; nothing was sent.")
         try:
             return await super().call_tool(name, arguments, context)
         except UnexpectedToolError:
             raise
         except ToolError as exc:
             if isinstance(exc.__cause__, ValidationError):
-                raise InvalidArguments(_explain(name, exc.__cause__)) from exc.__cause__
+                raise InvalidArguments(explain(name, exc.__cause__)) from exc.__cause__
             raise
 
-
-    def _problems(self, name: str, schema: dict[str, Any], arguments: dict[str, Any]) -> list[str]:
-        known = list(schema.get("properties", {}))
-        unknown = sorted(set(arguments) - set(known))
-        if unknown:
-            return [f"there is no argument {', '.join(map(repr, unknown))} (the arguments are: {', '.join(known)})"]
-        validator = self._validators.get(name)
-        if validator is None:
-            from jsonschema import Draft202012Validator, FormatChecker  # on first use, not at startup
-
-            validator = Draft202012Validator(schema, format_checker=FormatChecker(["uuid"]))
-            self._validators[name] = validator
-        problems: dict[str, str] = {}
-        errors = sorted(validator.iter_errors(arguments), key=lambda e: (list(e.absolute_path), e.validator != "type"))
-        for error in errors:
-            problems.setdefault(".".join(map(str, error.absolute_path)) or repr(error.message), _describe(error))
-        return list(problems.values())
-
-
-def _decode_json_text(arguments: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    decoded = dict(arguments)
-    for key, value in arguments.items():
-        types = schema.get("properties", {}).get(key, {}).get("type")
-        if isinstance(value, str) and "string" not in (types if isinstance(types, list) else [types]):
-            try:
-                parsed = json.loads(value)
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(parsed, (list, dict)):
-                decoded[key] = parsed
-    return decoded
-
-
-def _describe(error: Any) -> str:
-    where = ".".join(str(part) for part in error.absolute_path) or "arguments"
-    shown = repr(error.instance) if not isinstance(error.instance, str) else repr(error.instance[:60])
-    if error.validator == "type":
-        expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        words = " or ".join("null" if t == "null" else f"{'an' if t[0] in 'aeiou' else 'a'} {t}" for t in expected)
-        return f"{where}: must be {words} (got {shown})"
-    if error.validator == "maximum" and where == "wait_seconds":
-        return (f"wait_seconds: at most {error.validator_value}, this server's SUNO_STEMS_MAX_WAIT (got {shown}); "
-                "wait that long, then call get_job to keep waiting")
-    if error.validator in ("maximum", "minimum"):
-        word = "most" if error.validator == "maximum" else "least"
-        return f"{where}: must be at {word} {error.validator_value} (got {shown})"
-    if error.validator == "enum":
-        allowed = ", ".join("null" if v is None else json.dumps(v) for v in error.validator_value)
-        return f"{where}: must be one of {allowed} (got {shown})"
-    if error.validator == "required":
-        return f"{error.message.split(chr(39))[1]}: required"
-    if error.validator == "format" and error.validator_value == "uuid":
-        return f"{where}: must be an apiframe job id, a uuid like 3f2b8c1e-9d4a-4e8b-a1c2-5d6e7f8a9b0c (got {shown})"
-    return f"{where}: {error.message}"
-
-
-def _explain(tool: str, error: ValidationError) -> str:
-    problems = []
-    for issue in error.errors(include_url=False):
-        where = ".".join(str(part) for part in issue["loc"]) or "arguments"
-        given = issue.get("input")
-        shown = repr(given) if isinstance(given, (int, float, bool)) or given is None else repr(str(given)[:60])
-        if issue["type"] == "missing":
-            problems.append(f"{where}: required")
-        elif issue["type"] == "value_error":
-            problems.append(f"{where}: {issue['msg'].removeprefix('Value error, ')} (got {shown})")
-        else:
-            problems.append(f"{where}: {issue['msg']} (got {shown})")
-    return f"Invalid arguments for {tool}: " + "; ".join(problems) + ". Fix them and call again; nothing was sent."
 
 
 def build_server(settings: Settings) -> StemsServer:
