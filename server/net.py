@@ -11,8 +11,6 @@ from typing import Any
 
 import uvicorn
 
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
-
 
 def is_loopback_host(host: str | None) -> bool:
     if not host:

@@ -7,8 +7,7 @@ a loopback port from a background thread.
 from .app import Sandbox
 from .config import DEMO_KEY, INACTIVE_KEY, SandboxConfig
 from .faults import Fault
-from .serve import ThreadedSandbox, running_sandbox
+from .serve import ThreadedSandbox
 from .store import JobPlan
 
-__all__ = ["DEMO_KEY", "INACTIVE_KEY", "Fault", "JobPlan", "Sandbox", "SandboxConfig", "ThreadedSandbox",
-           "running_sandbox"]
+__all__ = ["DEMO_KEY", "INACTIVE_KEY", "Fault", "JobPlan", "Sandbox", "SandboxConfig", "ThreadedSandbox"]

@@ -13,7 +13,7 @@ from .fault_layer import FaultLayer
 from .faults import Fault, FaultPlan
 from .routes import build_routes
 from .seed import seed_demo_data
-from .store import Account, Job, JobPlan, Kind, RequestRecord, Store
+from .store import Account, JobPlan, Kind, RequestRecord, Store
 from .webhooks import WebhookDispatcher
 
 
@@ -59,9 +59,6 @@ class Sandbox:
     def credits(self, key: str = DEMO_KEY) -> int:
         self.store.settle()
         return self.store.accounts[key].credits
-
-    def job(self, job_id: str) -> Job:
-        return self.store.jobs[job_id]
 
     async def aclose(self) -> None:
         await self.webhooks.aclose()

@@ -6,13 +6,11 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Iterator
 
 import uvicorn
 
 from ..net import UvicornThread, bind_tcp, uvicorn_config
 from .app import Sandbox
-from .config import SandboxConfig
 
 LOOPBACK = "127.0.0.1"
 
@@ -30,12 +28,6 @@ class ThreadedSandbox(UvicornThread):
 
     def __enter__(self) -> ThreadedSandbox:
         return self.start()
-
-
-@contextlib.contextmanager
-def running_sandbox(config: SandboxConfig | None = None) -> Iterator[ThreadedSandbox]:
-    with ThreadedSandbox(Sandbox(config)) as running:
-        yield running
 
 
 def serve_forever(port: int) -> int:
