@@ -27,14 +27,11 @@ VENV_BIN = Path(sys.executable).parent
 PYTHON = sys.executable
 HELLO_SERVER = BENCH / "hello_server.py"
 
-if str(ROOT) not in sys.path:  # so `python bench/x.py` finds server/ and tools/ even without the editable install
-    sys.path.insert(0, str(ROOT))
-
-
 def our_command() -> list[str]:
-    """The installed console script (what Claude Desktop runs), else `python -m server`."""
-    script = VENV_BIN / "suno-stems-mcp"
-    return [str(script)] if script.exists() else [PYTHON, "-m", "server"]
+    """The installed console script (what Claude Desktop runs), as the demo starts it."""
+    from suno_stems_mcp.cli import own_command
+
+    return own_command()
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -59,7 +56,7 @@ def quiet() -> None:
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*ping is removed.*")
-    for name in ("httpx", "httpcore", "httpx2", "httpcore2", "mcp", "server", "tools", "uvicorn", "uvicorn.error"):
+    for name in ("httpx", "httpcore", "httpx2", "httpcore2", "mcp", "suno_stems_mcp", "uvicorn", "uvicorn.error"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
@@ -321,8 +318,8 @@ def new_song(sandbox: Any, title: str = "Bench Song", duration: float | None = N
     split in a benchmark has a parent of its own (the idempotency key is derived from parent and track)."""
     import uuid
 
-    from server.sandbox import DEMO_KEY, JobPlan
-    from server.sandbox.music import song_tracks
+    from suno_stems_mcp.sandbox import DEMO_KEY, JobPlan
+    from suno_stems_mcp.sandbox.music import song_tracks
 
     store = sandbox.store
     job_id = str(uuid.uuid4())

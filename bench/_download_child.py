@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c
 
-from server.apiframe.models import ApiTrack
-from server.config import Settings
-from server.deadline import Deadline
-from server.runtime import Runtime
+from suno_stems_mcp.apiframe.models import ApiTrack
+from suno_stems_mcp.config import Settings
+from suno_stems_mcp.deadline import Deadline
+from suno_stems_mcp.core.runtime import Runtime
 
 CHUNK = 64 * 1024  # what httpcore reads per socket read anyway
 

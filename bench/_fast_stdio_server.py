@@ -18,14 +18,13 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import anyio
 from mcp.server.stdio import stdio_server
 
-from server import logs
-from server.app import build_server
-from server.config import Settings
+from suno_stems_mcp import logs
+from suno_stems_mcp.mcp_server import build_server
+from suno_stems_mcp.config import Settings
 
 
 class PipeLines:

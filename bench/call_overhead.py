@@ -38,12 +38,12 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from pydantic import SecretStr
 
-from server.apiframe import ApiframeClient
-from server.app import build_server
-from server.config import Settings
-from server.deadline import Deadline
-from server.sandbox import DEMO_KEY, Sandbox, ThreadedSandbox
-from server.sandbox.seed import demo_id
+from suno_stems_mcp.apiframe import ApiframeClient
+from suno_stems_mcp.mcp_server import build_server
+from suno_stems_mcp.config import Settings
+from suno_stems_mcp.deadline import Deadline
+from suno_stems_mcp.sandbox import DEMO_KEY, Sandbox, ThreadedSandbox
+from suno_stems_mcp.sandbox.seed import demo_id
 
 TARGET_ADDED_MS = 2.0
 
@@ -51,9 +51,9 @@ TARGET_ADDED_MS = 2.0
 # build_server and the warm-up calls, so the profile holds only the measured requests.
 PROFILED_SERVER = r"""
 import cProfile, os, signal, sys, anyio
-from server import logs
-from server.app import build_server
-from server.config import Settings
+from suno_stems_mcp import logs
+from suno_stems_mcp.mcp_server import build_server
+from suno_stems_mcp.config import Settings
 settings = Settings.from_env(transport="stdio")
 logs.configure(settings.log_level, [])
 server = build_server(settings)

@@ -167,22 +167,22 @@ def import_diff(ours: dict[str, dict[str, Any]], hello: dict[str, dict[str, Any]
 PHASES_OURS = r"""
 import time, json, sys
 t0 = time.perf_counter()
-import server.cli
+import suno_stems_mcp.cli
 t1 = time.perf_counter()
-from server.config import Settings
-from server import serve as _serve  # what main() imports for stdio
+from suno_stems_mcp.config import Settings
+from suno_stems_mcp import run as _run  # what main() imports for stdio
 t2 = time.perf_counter()
 settings = Settings.from_env(transport="stdio")
-from server import logs
+from suno_stems_mcp import logs
 logs.configure(settings.log_level, [])
 t3 = time.perf_counter()
-from server.app import build_server
+from suno_stems_mcp.mcp_server import build_server
 server = build_server(settings)
 t4 = time.perf_counter()
 import asyncio
 tools = asyncio.run(server.list_tools())
 t5 = time.perf_counter()
-print(json.dumps({"import server.cli (argparse)": t1 - t0, "import server.serve (app, tools, runtime, httpx)": t2 - t1,
+print(json.dumps({"import suno_stems_mcp.cli (argparse)": t1 - t0, "import suno_stems_mcp.run (app, tools, runtime, httpx)": t2 - t1,
                   "settings + logging": t3 - t2, "build_server (Tool.from_function x3)": t4 - t3,
                   "first list_tools": t5 - t4, "total": t5 - t0}))
 """

@@ -30,9 +30,9 @@ import httpx
 from mcp import Client
 from pydantic import SecretStr
 
-from server.app import build_server
-from server.config import Settings
-from server.sandbox import DEMO_KEY, Sandbox, SandboxConfig, ThreadedSandbox
+from suno_stems_mcp.mcp_server import build_server
+from suno_stems_mcp.config import Settings
+from suno_stems_mcp.sandbox import DEMO_KEY, Sandbox, SandboxConfig, ThreadedSandbox
 
 TARGET_LAG_S = 1.0
 QUEUED_FOR = 1.0

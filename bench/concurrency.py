@@ -40,7 +40,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from server.sandbox import DEMO_KEY, Sandbox, SandboxConfig, ThreadedSandbox
+from suno_stems_mcp.sandbox import DEMO_KEY, Sandbox, SandboxConfig, ThreadedSandbox
 
 TARGET_RSS_MB = 150.0
 POOL_MAX = 100  # server/runtime.py: httpx.Limits(max_connections=100)

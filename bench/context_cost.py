@@ -31,10 +31,10 @@ import hello_server
 from mcp import Client
 from pydantic import SecretStr
 
-from server.app import build_server
-from server.config import Settings
-from server.sandbox import DEMO_KEY, Sandbox, SandboxConfig, ThreadedSandbox
-from server.sandbox.seed import demo_id
+from suno_stems_mcp.mcp_server import build_server
+from suno_stems_mcp.config import Settings
+from suno_stems_mcp.sandbox import DEMO_KEY, Sandbox, SandboxConfig, ThreadedSandbox
+from suno_stems_mcp.sandbox.seed import demo_id
 
 MODEL_VISIBLE = ("name", "title", "description", "inputSchema")
 
@@ -168,7 +168,7 @@ def without_nulls_and_false(value: Any) -> Any:
 
 
 TOOL_CUTS = (
-    ("drop outputSchema from tools/list (clients then skip validation; not model-visible on most hosts)",
+    ("drop outputSchema from suno_stems_mcp.tools/list (clients then skip validation; not model-visible on most hosts)",
      drop_output_schema),
     ("drop the descriptions inside outputSchema", drop_output_descriptions),
     ("drop `required` lists inside outputSchema", drop_output_required),

@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c
 
-from server.sandbox import DEMO_KEY, JobPlan, Sandbox, SandboxConfig, ThreadedSandbox
-from server.sandbox.audio import Song, wav_size
-from server.sandbox.music import song_tracks, stems_tracks
+from suno_stems_mcp.sandbox import DEMO_KEY, JobPlan, Sandbox, SandboxConfig, ThreadedSandbox
+from suno_stems_mcp.sandbox.audio import Song, wav_size
+from suno_stems_mcp.sandbox.music import song_tracks, stems_tracks
 
 TARGET_RATIO = 0.9
 TARGET_RSS_MB = 10.0

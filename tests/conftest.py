@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.sandbox import DEMO_KEY, Sandbox, SandboxConfig, ThreadedSandbox
+from suno_stems_mcp.sandbox import DEMO_KEY, Sandbox, SandboxConfig, ThreadedSandbox
 
 
 @pytest.fixture

@@ -21,10 +21,11 @@ from mcp.client.stdio import StdioServerParameters
 from mcp_types import CallToolResult
 from pydantic import SecretStr
 
-from server.app import build_server
-from server.config import Settings
-from server.sandbox import DEMO_KEY, ThreadedSandbox
-from server.sandbox.seed import demo_id
+from suno_stems_mcp.cli import own_command
+from suno_stems_mcp.mcp_server import build_server
+from suno_stems_mcp.config import Settings
+from suno_stems_mcp.sandbox import DEMO_KEY, ThreadedSandbox
+from suno_stems_mcp.sandbox.seed import demo_id
 
 SONG = demo_id("Midnight Harbor")
 SONG_2 = demo_id("Paper Satellites")
@@ -55,9 +56,8 @@ async def connected(settings: Settings) -> AsyncIterator[Client]:
 
 
 def command() -> list[str]:
-    """How to start the installed `suno-stems-mcp` (the console script, else `python -m server`)."""
-    script = Path(sys.executable).with_name("suno-stems-mcp")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "server"]
+    """How to start the installed `suno-stems-mcp`: as the demo does, never from the current folder."""
+    return own_command()
 
 
 def stdio_params(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> StdioServerParameters:

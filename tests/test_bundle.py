@@ -14,9 +14,9 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from server import __version__
-from server.app import build_server
-from server.config import Settings
+from suno_stems_mcp import __version__
+from suno_stems_mcp.mcp_server import build_server
+from suno_stems_mcp.config import Settings
 
 from .support import child_env, ok
 

@@ -17,8 +17,8 @@ from typing import Any, Literal
 import httpx
 import pytest
 
-from server.sandbox import DEMO_KEY, ThreadedSandbox
-from server.sandbox.audio import Song, wav_size
+from suno_stems_mcp.sandbox import DEMO_KEY, ThreadedSandbox
+from suno_stems_mcp.sandbox.audio import Song, wav_size
 
 from . import reliability
 from .support import SONG, connected, ok, settings_for, text

@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from mcp import Client
 from mcp_types import CallToolResult
 
-from server.sandbox import Sandbox, SandboxConfig, ThreadedSandbox
+from suno_stems_mcp.sandbox import Sandbox, SandboxConfig, ThreadedSandbox
 
 from . import reliability
 from .support import FAILED, PROCESSING, SEEDED_STEMS, SONG, SONG_2, connected, settings_for, text

@@ -14,10 +14,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 
-from server.app import build_server
-from server.http import build_http_app
-from server.net import UvicornThread
-from server.sandbox import ThreadedSandbox
+from suno_stems_mcp.mcp_server import build_server
+from suno_stems_mcp.http_transport import build_http_app
+from suno_stems_mcp.net import UvicornThread
+from suno_stems_mcp.sandbox import ThreadedSandbox
 
 from .support import SONG, child_env, command, ok, served_url, settings_for
 

@@ -25,10 +25,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 
-from server.app import build_server
-from server.http import MAX_BODY_BYTES, build_http_app
-from server.net import UvicornThread
-from server.sandbox import Sandbox, SandboxConfig, ThreadedSandbox
+from suno_stems_mcp.mcp_server import build_server
+from suno_stems_mcp.http_transport import MAX_BODY_BYTES, build_http_app
+from suno_stems_mcp.net import UvicornThread
+from suno_stems_mcp.sandbox import Sandbox, SandboxConfig, ThreadedSandbox
 
 from . import reliability
 from .support import ok, settings_for

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from server import __version__
+from suno_stems_mcp import __version__
 
 from .support import child_env
 
@@ -26,15 +26,16 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return next(out.glob("suno_stems_mcp-*.whl"))
 
 
-def test_the_wheel_holds_the_two_packages_and_the_command(wheel: Path) -> None:
+def test_the_wheel_holds_one_distinctive_package_and_the_command(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         entry_points = next(archive.read(n).decode() for n in names if n.endswith("entry_points.txt"))
         metadata = next(archive.read(n).decode() for n in names if n.endswith("METADATA"))
     assert wheel.name.startswith(f"suno_stems_mcp-{__version__}-py3-none-any")
-    assert {n.split("/")[0] for n in names if not n.startswith("suno_stems_mcp-")} == {"server", "tools"}
-    assert "server/sandbox/audio.py" in names and not any(n.startswith("tests/") for n in names)
-    assert "suno-stems-mcp = server.cli:main" in entry_points
+    assert {n.split("/")[0] for n in names if not n.startswith("suno_stems_mcp-")} == {"suno_stems_mcp"}
+    assert {"suno_stems_mcp/sandbox/audio.py", "suno_stems_mcp/tools/split_stems.py"} <= set(names)
+    assert not any("__pycache__" in n or n.endswith(".pth") for n in names)
+    assert "suno-stems-mcp = suno_stems_mcp.cli:main" in entry_points
     assert "Requires-Dist: mcp<3,>=2.3" in metadata and "Requires-Python: >=3.10" in metadata
 
 

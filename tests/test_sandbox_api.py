@@ -7,8 +7,8 @@ import uuid
 import httpx
 import pytest
 
-from server.sandbox import DEMO_KEY, INACTIVE_KEY, JobPlan, Sandbox
-from server.sandbox.seed import demo_id
+from suno_stems_mcp.sandbox import DEMO_KEY, INACTIVE_KEY, JobPlan, Sandbox
+from suno_stems_mcp.sandbox.seed import demo_id
 
 from .conftest import FakeClock
 

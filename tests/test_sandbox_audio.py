@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from server.sandbox import audio
-from server.sandbox.audio import LOOP_SECONDS, PARTS, SAMPLE_RATE, Song
+from suno_stems_mcp.sandbox import audio
+from suno_stems_mcp.sandbox.audio import LOOP_SECONDS, PARTS, SAMPLE_RATE, Song
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOP = round(LOOP_SECONDS * SAMPLE_RATE)
@@ -213,7 +213,7 @@ def test_same_seed_same_bytes_and_different_seeds_differ() -> None:
 def test_same_bytes_in_a_fresh_process() -> None:
     code = (
         "import hashlib, sys\n"
-        "from server.sandbox import audio\n"
+        "from suno_stems_mcp.sandbox import audio\n"
         "song = audio.Song(seed=42, duration=25.0)\n"
         "for part in audio.PARTS:\n"
         "    print(hashlib.sha256(b''.join(audio.iter_wav(song, part))).hexdigest())\n"

@@ -11,14 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from server.sandbox import DEMO_KEY
+from suno_stems_mcp.sandbox import DEMO_KEY
+
+from .support import command
 
 pytestmark = pytest.mark.slow
-
-
-def command() -> list[str]:
-    script = Path(sys.executable).with_name("suno-stems-mcp")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "server"]
 
 
 def test_the_sandbox_command_answers_curl() -> None:

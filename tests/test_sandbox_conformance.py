@@ -19,8 +19,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from server.sandbox import DEMO_KEY, INACTIVE_KEY, Sandbox
-from server.sandbox.seed import demo_id
+from suno_stems_mcp.sandbox import DEMO_KEY, INACTIVE_KEY, Sandbox
+from suno_stems_mcp.sandbox.seed import demo_id
 
 from .conftest import FakeClock
 

@@ -7,9 +7,9 @@ import time
 import httpx
 import pytest
 
-from server.sandbox import Sandbox, ThreadedSandbox
-from server.sandbox.faults import Fault
-from server.sandbox.seed import demo_id
+from suno_stems_mcp.sandbox import Sandbox, ThreadedSandbox
+from suno_stems_mcp.sandbox.faults import Fault
+from suno_stems_mcp.sandbox.seed import demo_id
 
 pytestmark = pytest.mark.anyio
 

@@ -14,9 +14,9 @@ import anyio
 import httpx
 import pytest
 
-from server.sandbox import DEMO_KEY, ThreadedSandbox
-from server.sandbox.seed import demo_id
-from server.sandbox.webhooks import signature, verify
+from suno_stems_mcp.sandbox import DEMO_KEY, ThreadedSandbox
+from suno_stems_mcp.sandbox.seed import demo_id
+from suno_stems_mcp.sandbox.webhooks import signature, verify
 
 pytestmark = pytest.mark.anyio
 

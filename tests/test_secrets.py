@@ -36,14 +36,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.apiframe import ApiframeClient
-from server.config import Settings
-from server.deadline import Deadline
-from server.errors import ApiError
-from server.logs import FORMAT
-from server.net import UvicornThread
-from server.runtime import Runtime
-from server.sandbox import ThreadedSandbox
+from suno_stems_mcp.apiframe import ApiframeClient
+from suno_stems_mcp.config import Settings
+from suno_stems_mcp.deadline import Deadline
+from suno_stems_mcp.errors import ApiError
+from suno_stems_mcp.logs import FORMAT
+from suno_stems_mcp.net import UvicornThread
+from suno_stems_mcp.core.runtime import Runtime
+from suno_stems_mcp.sandbox import ThreadedSandbox
 
 from . import reliability
 from .support import child_env, command, connected, settings_for, stdio_params, text

@@ -22,8 +22,8 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from server.runtime import MAX_KEEPALIVE
-from server.sandbox import DEMO_KEY, ThreadedSandbox
+from suno_stems_mcp.core.runtime import MAX_KEEPALIVE
+from suno_stems_mcp.sandbox import DEMO_KEY, ThreadedSandbox
 
 from . import reliability
 from .support import SEEDED_STEMS, SONG, SONG_2, child_env, command, text

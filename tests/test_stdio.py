@@ -11,7 +11,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import stdio_client
 
-from server.sandbox import DEMO_KEY, ThreadedSandbox
+from suno_stems_mcp.sandbox import DEMO_KEY, ThreadedSandbox
 
 from .support import SONG, child_env, command, error, ok, stdio_params, wav_samples
 
@@ -119,7 +119,7 @@ def test_a_bad_setting_stops_the_server_with_a_clear_message() -> None:
 
 
 def test_version() -> None:
-    from server import __version__
+    from suno_stems_mcp import __version__
 
     result = subprocess.run([*command(), "--version"], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == f"suno-stems-mcp {__version__}"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from server.sandbox import DEMO_KEY, INACTIVE_KEY, ThreadedSandbox
+from suno_stems_mcp.sandbox import DEMO_KEY, INACTIVE_KEY, ThreadedSandbox
 
 from .support import SONG, connected, error, files_under, ok, settings_for
 
@@ -90,7 +90,7 @@ async def test_not_enough_credits_gives_the_numbers(live_sandbox: ThreadedSandbo
 
 
 async def test_no_key_says_how_to_set_one_or_use_the_sandbox(tmp_path: Path) -> None:
-    from server.config import Settings
+    from suno_stems_mcp.config import Settings
 
     async with connected(Settings(output_dir=tmp_path)) as client:
         for tool, arguments in [("split_stems", SPLIT), ("get_job", {"job_id": SONG}), ("list_tracks", {})]:
@@ -102,7 +102,7 @@ async def test_an_unreachable_api_fails_within_the_bound(tmp_path: Path) -> None
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    from server.config import Settings
+    from suno_stems_mcp.config import Settings
 
     settings = Settings(api_key=SecretStr(DEMO_KEY), base_url=f"http://127.0.0.1:{port}", output_dir=tmp_path,
                         max_wait=2.0)

@@ -10,7 +10,7 @@ import anyio
 import httpx
 import pytest
 
-from server.sandbox import DEMO_KEY, ThreadedSandbox
+from suno_stems_mcp.sandbox import DEMO_KEY, ThreadedSandbox
 
 from .support import (
     FAILED,

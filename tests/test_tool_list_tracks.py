@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from server.sandbox import ThreadedSandbox
-from server.sandbox.seed import demo_id
+from suno_stems_mcp.sandbox import ThreadedSandbox
+from suno_stems_mcp.sandbox.seed import demo_id
 
 from .support import FAILED, PROCESSING, SEEDED_STEMS, SONG, SONG_2, connected, error, ok, settings_for
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.sandbox import DEMO_KEY, ThreadedSandbox
+from suno_stems_mcp.sandbox import DEMO_KEY, ThreadedSandbox
 
 from .support import (
     FAILED,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from server.sandbox import ThreadedSandbox
+from suno_stems_mcp.sandbox import ThreadedSandbox
 
 from .support import SEEDED_STEMS, SONG, connected, ok, settings_for
 

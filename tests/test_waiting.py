@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.apiframe import ApiJob
-from server.waiting import PollSchedule
+from suno_stems_mcp.apiframe import ApiJob
+from suno_stems_mcp.core.waiting import PollSchedule
 
 QUEUED_FOR = 1.0
 CALL_WAIT = 40.0  # split_stems, then get_job, each waiting up to 40 s

@@ -10,7 +10,7 @@ import sys
 import uvicorn
 
 from ..net import UvicornThread, bind_tcp, uvicorn_config
-from .app import Sandbox
+from .emulator import Sandbox
 
 LOOPBACK = "127.0.0.1"
 

@@ -4,10 +4,10 @@ Nothing here talks to apiframe. `Sandbox` is the ASGI app and its state; `Thread
 a loopback port from a background thread.
 """
 
-from .app import Sandbox
+from .emulator import Sandbox
 from .config import DEMO_KEY, INACTIVE_KEY, SandboxConfig
 from .faults import Fault
-from .serve import ThreadedSandbox
+from .runner import ThreadedSandbox
 from .store import JobPlan
 
 __all__ = ["DEMO_KEY", "INACTIVE_KEY", "Fault", "JobPlan", "Sandbox", "SandboxConfig", "ThreadedSandbox"]

@@ -12,20 +12,20 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from server.apiframe import ApiJob, ApiTrack
-from server.deadline import Deadline
-from server.errors import ApiError, InvalidArguments, NotFound
-from server.idempotency import MAX_ATTEMPTS, stems_key
-from server.net import is_loopback_host
-from server.runtime import Runtime, SplitSource
+from suno_stems_mcp.apiframe import ApiJob, ApiTrack
+from suno_stems_mcp.deadline import Deadline
+from suno_stems_mcp.errors import ApiError, InvalidArguments, NotFound
+from suno_stems_mcp.core.idempotency import MAX_ATTEMPTS, stems_key
+from suno_stems_mcp.net import is_loopback_host
+from suno_stems_mcp.core.runtime import Runtime, SplitSource
 
 from .jobs import deadlines, present, runtime_of, wait
 from .schemas import Job, JobId, WebhookEvent
 
 if TYPE_CHECKING:
-    from server.apiframe.client import ApiframeClient
+    from suno_stems_mcp.apiframe.client import ApiframeClient
 
-log = logging.getLogger("tools.split_stems")
+log = logging.getLogger(__name__)
 
 REPLAY_AGE_SECONDS = 3.0
 """A job created this long before apiframe answered the submission is an old one returned again."""

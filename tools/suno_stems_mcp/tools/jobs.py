@@ -10,19 +10,19 @@ from typing import TYPE_CHECKING
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent
 
-from server.apiframe import ApiJob
-from server.deadline import Deadline
-from server.errors import ApiError, DownloadFailed
-from server.runtime import Runtime, SplitSource
-from server.waiting import wait_for
+from suno_stems_mcp.apiframe import ApiJob
+from suno_stems_mcp.deadline import Deadline
+from suno_stems_mcp.errors import ApiError, DownloadFailed
+from suno_stems_mcp.core.runtime import Runtime, SplitSource
+from suno_stems_mcp.core.waiting import wait_for
 
 from .schemas import Job, Source, Track, TrackList
 
 if TYPE_CHECKING:
-    from server.apiframe.client import ApiframeClient
-    from server.downloads import SaveError
+    from suno_stems_mcp.apiframe.client import ApiframeClient
+    from suno_stems_mcp.downloader import SaveError
 
-log = logging.getLogger("tools")
+log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 3.0
 """How far past SUNO_STEMS_MAX_WAIT a call may run to finish its last request or file."""
@@ -127,7 +127,7 @@ async def present(
         folder = downloader.folder_for(await song_title(runtime, client, job, source, call), job.id)
         files = downloader.existing(folder, job.tracks)
         if download and not job.expired and len(files) < len(job.tracks):
-            from server.downloads import SaveError
+            from suno_stems_mcp.downloader import SaveError
 
             try:
                 saved = await downloader.save(folder, job.tracks, call)

@@ -1,7 +1,7 @@
 """The sandbox: an emulator of apiframe's v2 API as far as Suno songs and stems go, as an ASGI app.
 
 `Sandbox` holds one emulated account world (state, faults, webhooks) and its ASGI `app`. Use it in process
-with `httpx.ASGITransport(app=sandbox.app)`, or on a loopback port with `serve.ThreadedSandbox`.
+with `httpx.ASGITransport(app=sandbox.app)`, or on a loopback port with `runner.ThreadedSandbox`.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import os
 import signal
 from types import FrameType
 
-log = logging.getLogger("server.status")
+log = logging.getLogger(__name__)
 
 
 def status_line() -> str:

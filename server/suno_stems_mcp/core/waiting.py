@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from .apiframe import ApiJob
-from .deadline import Deadline
+from ..apiframe import ApiJob
+from ..deadline import Deadline
 
 if TYPE_CHECKING:
-    from .apiframe.client import ApiframeClient
+    from ..apiframe.client import ApiframeClient
 
-log = logging.getLogger("server.waiting")
+log = logging.getLogger(__name__)
 
 OnUpdate = Callable[[ApiJob], Awaitable[None]]
 

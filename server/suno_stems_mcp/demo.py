@@ -1,6 +1,6 @@
 """`suno-stems-mcp demo`: the whole job, end to end, the way an assistant does it.
 
-It starts `suno-stems-mcp --sandbox` as a subprocess, talks to it with the official MCP client over stdio,
+It starts `suno-stems-mcp --sandbox` as a subprocess (the installed command, never a file of the current folder), talks to it with the official MCP client over stdio,
 and goes list_tracks -> split_stems (showing progress) -> get_job, then shows the files on disk. The
 sandbox is the built-in apiframe emulator: no key, no network, no credits.
 """
@@ -20,6 +20,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from . import __version__
+from .cli import own_command
 
 
 def _say(line: str = "") -> None:
@@ -47,9 +48,10 @@ def _describe(path: Path) -> str:
 
 
 async def _run(output: Path, server_log: Path) -> None:
+    executable, *args = own_command()
     params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "server", "--sandbox"],
+        command=executable,
+        args=[*args, "--sandbox"],
         env={"SUNO_STEMS_OUTPUT_DIR": str(output), "SUNO_STEMS_LOG_LEVEL": "INFO"},
     )
     with server_log.open("w") as errlog:

@@ -35,7 +35,7 @@ from .net import is_loopback_host
 if TYPE_CHECKING:
     import httpx
 
-log = logging.getLogger("server.downloads")
+log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = frozenset({".mp3", ".wav", ".m4a", ".flac", ".ogg", ".opus", ".aac"})
 READ_TIMEOUT = 15.0

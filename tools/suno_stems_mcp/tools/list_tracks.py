@@ -8,9 +8,9 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from server.apiframe import ApiJob
-from server.deadline import Deadline
-from server.errors import InvalidArguments, NotFound, Rejected
+from suno_stems_mcp.apiframe import ApiJob
+from suno_stems_mcp.deadline import Deadline
+from suno_stems_mcp.errors import InvalidArguments, NotFound, Rejected
 
 from .jobs import GRACE_SECONDS, as_result, runtime_of
 from .schemas import JobId, TrackList, TrackRef

@@ -9,8 +9,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
+
+
+def own_command() -> list[str]:
+    """How to start this same program as a child process: the console script beside this interpreter, else the
+    interpreter in isolated mode (`-I`), so a `server.py` or a `suno_stems_mcp/` in the current folder is
+    never run instead of the installed package."""
+    script = Path(sys.executable).with_name("suno-stems-mcp.exe" if sys.platform == "win32" else "suno-stems-mcp")
+    return [str(script)] if script.is_file() else [sys.executable, "-I", "-m", "suno_stems_mcp"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,14 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "sandbox":
-        from .sandbox.serve import serve_forever
+        from .sandbox.runner import serve_forever
 
         return serve_forever(args.sandbox_port)
     if args.command == "demo":
         from .demo import run_demo
 
         return run_demo(args.output)
-    from .serve import serve
+    from .run import serve
 
     return serve(transport=args.transport, host=args.host, port=args.port, sandbox_flag=args.sandbox)
 

@@ -25,7 +25,7 @@ from .validation import is_uuid, validate_generate, validate_suno_action
 from .views import job_json, me_json
 
 if TYPE_CHECKING:
-    from .app import Sandbox
+    from .emulator import Sandbox
 
 JOB_STATUSES = ("QUEUED", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED")
 

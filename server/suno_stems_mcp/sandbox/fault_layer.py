@@ -13,7 +13,7 @@ from .faults import HTML_PAGE, Fault
 from .store import RequestRecord
 
 if TYPE_CHECKING:
-    from .app import Sandbox
+    from .emulator import Sandbox
 
 
 

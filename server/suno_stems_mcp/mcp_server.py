@@ -16,15 +16,15 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, InputRequiredResult
 from pydantic import SecretStr, ValidationError
 
-from tools import build_tools
+from .tools import build_tools
 
 from . import __version__
-from .arguments import ArgumentCheck, explain
+from .tools.arguments import ArgumentCheck, explain
 from .config import DEFAULT_BASE_URL, Settings
 from .errors import InvalidArguments
-from .runtime import Runtime
+from .core.runtime import Runtime
 
-log = logging.getLogger("server")
+log = logging.getLogger(__name__)
 
 INSTRUCTIONS = (
     "Splits Suno songs made through apiframe into a vocals stem and an instrumental stem. Usual flow: "

@@ -17,12 +17,12 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .app import StemsServer
+from .mcp_server import StemsServer
 from .config import Settings
 from .diagnostics import install_status_signal
 from .net import bind_tcp, is_loopback_host, uvicorn_config
 
-log = logging.getLogger("server.http")
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]"]

@@ -28,7 +28,7 @@ from ..errors import (
 from .models import ApiJob, ApiJobPage, Submission
 from .retry import RetryPolicy, is_retryable_status, parse_retry_after
 
-log = logging.getLogger("server.apiframe")
+log = logging.getLogger(__name__)
 
 
 class _Unusable(Exception):

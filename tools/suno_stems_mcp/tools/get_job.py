@@ -8,7 +8,7 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from server.errors import NotFound
+from suno_stems_mcp.errors import NotFound
 
 from .jobs import deadlines, present, runtime_of, wait
 from .schemas import Job, JobId

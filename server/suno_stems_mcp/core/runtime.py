@@ -8,16 +8,16 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from . import __version__
-from .config import Settings
-from .errors import MissingKey
+from .. import __version__
+from ..config import Settings
+from ..errors import MissingKey
 from .waiting import PollSchedule
 
 if TYPE_CHECKING:  # imported on first use: the server's first answer does not need them
     import httpx
 
-    from .apiframe.client import ApiframeClient
-    from .downloads import Downloader
+    from ..apiframe.client import ApiframeClient
+    from ..downloader import Downloader
 
 
 
@@ -106,13 +106,13 @@ class Runtime:
         """The apiframe client; a clear error when no key is configured (checked before any request)."""
         if self.settings.api_key is None:
             raise MissingKey()
-        from .apiframe.client import ApiframeClient
+        from ..apiframe.client import ApiframeClient
 
         return ApiframeClient(self.http, base_url=self.settings.base_url, api_key=self.settings.api_key)
 
     def downloader(self) -> Downloader:
         if self._downloader is None:
-            from .downloads import Downloader
+            from ..downloader import Downloader
 
             self._downloader = Downloader(self.settings.output_dir, user_agent=user_agent(),
                                           allow_loopback_http=self.settings.sandbox)

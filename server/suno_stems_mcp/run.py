@@ -7,7 +7,7 @@ import sys
 import anyio
 
 from . import logs
-from .app import build_server
+from .mcp_server import build_server
 from .config import Settings, SettingsError, Transport
 
 
@@ -23,6 +23,6 @@ def serve(*, transport: Transport, host: str, port: int, sandbox_flag: bool) -> 
     if transport == "stdio":
         anyio.run(server.run_stdio_async)
         return 0
-    from .http import run_http
+    from .http_transport import run_http
 
     return run_http(server, settings, host=host, port=port)

@@ -14,7 +14,7 @@ import httpx
 from .store import FINAL, PROGRESS_EVENT_STEPS, Job, Store, iso
 from .views import result_json
 
-log = logging.getLogger("server.sandbox.webhooks")
+log = logging.getLogger(__name__)
 
 ATTEMPTS = 3
 
