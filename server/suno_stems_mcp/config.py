@@ -11,16 +11,14 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from .errors import SettingsError
+
 Transport = Literal["stdio", "http"]
 
 DEFAULT_BASE_URL = "https://api.apiframe.ai"
 DEFAULT_OUTPUT_DIR = "~/Music/Suno Stems"
 DEFAULT_MAX_WAIT = 45.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-class SettingsError(ValueError):
-    """An environment variable holds something unusable; the message names it and what it should be."""
 
 
 @dataclass(frozen=True)

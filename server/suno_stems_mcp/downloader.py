@@ -30,6 +30,7 @@ import anyio
 from .apiframe import ApiTrack
 from .apiframe.models import STEM_IDS
 from .deadline import Deadline
+from .errors import SaveError
 from .net import is_loopback_host
 
 if TYPE_CHECKING:
@@ -41,15 +42,6 @@ AUDIO_EXTENSIONS = frozenset({".mp3", ".wav", ".m4a", ".flac", ".ogg", ".opus", 
 READ_TIMEOUT = 15.0
 FLUSH_EVERY = 16 * 1024 * 1024
 ATTEMPTS = 3
-
-
-class SaveError(Exception):
-    """A file could not be saved; `fix` says what the person can do about it."""
-
-    def __init__(self, reason: str, fix: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.fix = fix
 
 
 def slug(text: str | None, *, fallback: str = "track", limit: int = 60) -> str:

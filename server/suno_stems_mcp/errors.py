@@ -1,7 +1,23 @@
 """Failures a person can act on, named by what they mean.
 
 Every one is a `ToolError`, so its text reaches the model as it is (any other exception becomes a bare
-"Error executing tool"). The text says what happened and what to do next; it never holds the API key.
+"Error executing tool"). The text says what happened, what to do next and whether anything was charged,
+names the job id whenever one exists, and never holds the API key.
+
+    StemsError
+    ├── SettingsError          an environment variable holds something unusable (the server does not start)
+    ├── MissingKey             no apiframe key is configured
+    ├── InvalidArguments       the call's arguments are wrong; nothing was sent
+    ├── ApiError               apiframe answered with an error, or could not be reached
+    │   ├── KeyRejected        401, 403
+    │   ├── NotEnoughCredits   402
+    │   ├── NotFound           404
+    │   ├── Conflict           409
+    │   ├── Rejected           400 and other 4xx
+    │   ├── RateLimited        429 asking for a longer wait than the call has
+    │   └── ApiUnavailable     network, timeouts, 5xx, unreadable answers
+    └── SaveError              a file could not be saved (`reason`, and the `fix` a person can make)
+        └── DownloadFailed     a finished job's files could not be saved; says so with its id and links
 """
 
 from __future__ import annotations
@@ -11,6 +27,10 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 class StemsError(ToolError):
     """Base of every failure this server reports to the model."""
+
+
+class SettingsError(StemsError):
+    """An environment variable holds something unusable; the message names it and what it should be."""
 
 
 class MissingKey(StemsError):
@@ -72,5 +92,19 @@ class ApiUnavailable(ApiError):
     """apiframe did not answer usably (network, timeouts, 5xx, unreadable bodies) within the call's time."""
 
 
-class DownloadFailed(StemsError):
-    """The stems exist, but saving them to disk failed; the message carries the URLs so nothing is lost."""
+class SaveError(StemsError):
+    """A file could not be saved; `fix` says what the person can do about it."""
+
+    def __init__(self, reason: str, fix: str) -> None:
+        super().__init__(f"{reason}; {fix}")
+        self.reason = reason
+        self.fix = fix
+
+
+class DownloadFailed(SaveError):
+    """The stems exist, but saving them to disk failed; the message carries the job id and the URLs, so nothing
+    is lost."""
+
+    def __init__(self, message: str, *, job_id: str, cause: SaveError) -> None:
+        StemsError.__init__(self, message)
+        self.reason, self.fix, self.job_id = cause.reason, cause.fix, job_id

@@ -8,7 +8,8 @@ import anyio
 
 from . import logs
 from .mcp_server import build_server
-from .config import Settings, SettingsError, Transport
+from .config import Settings, Transport
+from .errors import SettingsError
 
 
 def serve(*, transport: Transport, host: str, port: int, sandbox_flag: bool) -> int:

@@ -12,7 +12,7 @@ from mcp_types import CallToolResult, TextContent
 
 from suno_stems_mcp.apiframe import ApiJob
 from suno_stems_mcp.deadline import Deadline
-from suno_stems_mcp.errors import ApiError, DownloadFailed
+from suno_stems_mcp.errors import ApiError, DownloadFailed, SaveError
 from suno_stems_mcp.core.runtime import Runtime, SplitSource
 from suno_stems_mcp.core.waiting import wait_for
 
@@ -20,7 +20,6 @@ from .schemas import Job, Source, Track, TrackList
 
 if TYPE_CHECKING:
     from suno_stems_mcp.apiframe.client import ApiframeClient
-    from suno_stems_mcp.downloader import SaveError
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +126,11 @@ async def present(
         folder = downloader.folder_for(await song_title(runtime, client, job, source, call), job.id)
         files = downloader.existing(folder, job.tracks)
         if download and not job.expired and len(files) < len(job.tracks):
-            from suno_stems_mcp.downloader import SaveError
-
+        
             try:
                 saved = await downloader.save(folder, job.tracks, call)
             except SaveError as problem:
-                raise DownloadFailed(_save_failure(job, problem)) from None
+                raise DownloadFailed(_save_failure(job, problem), job_id=job.id, cause=problem) from None
             files = {s.track_id: s.path for s in saved if s.path is not None}
             saved_all = len(files) == len([t for t in job.tracks if t.audio_url])
     source = source_of(runtime, job)  # the parent lookup above may have completed it
