@@ -129,7 +129,7 @@ class _Arrangement:
 # --- public interface --------------------------------------------------------------------------
 
 
-def render(song: Song, part: str) -> array.array:
+def render(song: Song, part: str) -> array.array[int]:
     """The 'h' samples of `part` for min(duration, LOOP_SECONDS); a fresh copy of a cached render."""
     _check_song(song)
     _check_part(part)
@@ -152,8 +152,9 @@ def wav_bytes(song: Song, part: str) -> bytes:
     return _wav_header(data_size) + loop * repeats + loop[:rest]
 
 
-def iter_wav(song: Song, part: str, chunk_size: int = 65536) -> Iterator[bytes]:
-    """Stream the bytes of wav_bytes(song, part) in chunks of at most `chunk_size` bytes.
+def iter_wav(song: Song, part: str, chunk_size: int = 65536, *, start: int = 0,
+             stop: int | None = None) -> Iterator[bytes]:
+    """Stream the bytes of wav_bytes(song, part)[start:stop] in chunks of at most `chunk_size` bytes.
 
     Memory stays bounded by the rendered loop whatever the duration. Rendering happens on the first
     chunk; argument errors are raised immediately.
@@ -164,7 +165,11 @@ def iter_wav(song: Song, part: str, chunk_size: int = 65536) -> Iterator[bytes]:
         raise TypeError(f"chunk_size must be an int, not {chunk_size!r}")
     if chunk_size <= 0:
         raise ValueError(f"chunk_size must be positive, not {chunk_size}")
-    return _rechunk(_wav_pieces(song, part, _data_size(song)), chunk_size)
+    size = wav_size(song)
+    stop = size if stop is None else min(stop, size)
+    if not 0 <= start <= stop:
+        raise ValueError(f"the byte range {start}..{stop} is not within the {size} bytes of the file")
+    return _rechunk(_sliced(_wav_pieces(song, part, _data_size(song)), start, stop), chunk_size)
 
 
 @functools.lru_cache(maxsize=64)
@@ -239,6 +244,18 @@ def _wav_pieces(song: Song, part: str, data_size: int) -> Iterator[bytes | memor
         remaining -= len(piece)
 
 
+def _sliced(pieces: Iterable[bytes | memoryview], start: int, stop: int) -> Iterator[bytes | memoryview]:
+    """The bytes [start, stop) of the stream of `pieces`, without copying the pieces it passes whole."""
+    position = 0
+    for piece in pieces:
+        end = position + len(piece)
+        if end > start:
+            yield memoryview(piece)[max(0, start - position):stop - position]
+        position = end
+        if position >= stop:
+            return
+
+
 def _rechunk(pieces: Iterable[bytes | memoryview], chunk_size: int) -> Iterator[bytes]:
     pending = bytearray()
     for piece in pieces:
@@ -262,7 +279,7 @@ def _rechunk(pieces: Iterable[bytes | memoryview], chunk_size: int) -> Iterator[
 
 
 @functools.lru_cache(maxsize=16)
-def _rendered(seed: int, count: int, part: str) -> array.array:
+def _rendered(seed: int, count: int, part: str) -> array.array[int]:
     """`count` samples (at most one loop) of a part. Shared by every duration of the same seed."""
     if part == "mix":
         vocals = _rendered(seed, count, "vocals")
@@ -274,7 +291,7 @@ def _rendered(seed: int, count: int, part: str) -> array.array:
     return _to_int16(samples)
 
 
-def _to_int16(samples: list[float]) -> array.array:
+def _to_int16(samples: list[float]) -> array.array[int]:
     peak = max(max(samples, default=0.0), -min(samples, default=0.0))
     if peak == 0.0:
         return array.array("h", bytes(2 * len(samples)))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import gzip
 import json
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 import httpx
@@ -15,6 +18,10 @@ from .store import RequestRecord
 if TYPE_CHECKING:
     from .emulator import Sandbox
 
+BOMB_MEMBER = 16 << 20
+"""Bytes one gzip member of a bomb inflates to; a bomb is as many members as it takes (gzip allows that)."""
+ENDLESS_CHUNK = bytes(64 * 1024)
+RANGE_HEADERS = frozenset({b"range", b"if-range"})
 
 
 class FaultLayer:
@@ -54,8 +61,19 @@ class FaultLayer:
         if fault.drop == "before":
             await _drop_connection(receive)
             return
+        if fault.redirect is not None:
+            await _redirect(fault, scope, recording_send)
+            return
         if fault.status is not None:
             await _fault_response(fault, recording_send)
+            return
+        if fault.fakes_body:
+            await _fake_body(fault, recording_send, receive)
+            return
+        if fault.ignore_range:
+            scope = _without_range(scope)
+        if fault.drip and not fault.spoils_answer:
+            await self.inner(scope, replayed, _dripping(fault, recording_send, receive))
             return
         if not fault.spoils_answer:
             await self.inner(scope, replayed, recording_send)
@@ -146,6 +164,10 @@ async def _spoil(fault: Fault, start: Message, payload: bytes, send: Send, recei
         await _drop_connection(receive)
         return
     headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+    if fault.drip_headers:
+        headers.append((b"content-length", str(len(payload)).encode()))
+        await _drip_raw_answer(start["status"], headers, payload, fault.drip_headers, receive)
+        return
     if fault.body == "malformed":
         garbage = b'{"jobId": "' + payload[:7] + b"\x00<<not json"
         headers.append((b"content-length", str(len(garbage)).encode()))
@@ -153,8 +175,7 @@ async def _spoil(fault: Fault, start: Message, payload: bytes, send: Send, recei
         await send({"type": "http.response.body", "body": garbage})
         return
     keep = len(payload) // 2 if fault.body == "truncated" else max(0, len(payload) - fault.short_by)
-    cycle = getattr(receive, "__self__", None)
-    if getattr(cycle, "transport", None) is None:
+    if getattr(getattr(receive, "__self__", None), "transport", None) is None:
         raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
     headers.append((b"content-length", str(len(payload)).encode()))
     await send({"type": "http.response.start", "status": start["status"], "headers": headers})
@@ -162,3 +183,117 @@ async def _spoil(fault: Fault, start: Message, payload: bytes, send: Send, recei
     await _drop_connection(receive)
 
 
+# --- CDN faults ----------------------------------------------------------------------------------------------
+
+
+def _transport(receive: Receive, what: str) -> asyncio.Transport:
+    """The socket under this request; in process (no socket) raise what httpx raises for a broken answer."""
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    if transport is None:
+        raise httpx.RemoteProtocolError(f"{what} needs a socket: serve the sandbox with ThreadedSandbox")
+    return transport  # type: ignore[no-any-return]
+
+
+def _gone(receive: Receive) -> bool:
+    """Whether the client has hung up (only known on a socket)."""
+    return bool(getattr(getattr(receive, "__self__", None), "disconnected", False))
+
+
+async def _redirect(fault: Fault, scope: Scope, send: Send) -> None:
+    query = scope.get("query_string", b"").decode("latin-1")
+    here = scope["path"] + (f"?{query}" if query else "")
+    location = here if fault.redirect == "loop" else str(fault.redirect).replace("{path}", here)
+    headers = [(b"location", location.encode("latin-1")), (b"content-length", b"0")]
+    await send({"type": "http.response.start", "status": fault.status or 302, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _without_range(scope: Scope) -> Scope:
+    return {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() not in RANGE_HEADERS]}
+
+
+def _dripping(fault: Fault, send: Send, receive: Receive) -> Send:
+    """A `send` that lets the body out `drip_size` bytes every `drip` seconds, while the client listens."""
+
+    async def dripping(message: Message) -> None:
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        body = message.get("body", b"")
+        for offset in range(0, len(body), fault.drip_size):
+            if _gone(receive):
+                return
+            await send({"type": "http.response.body", "body": body[offset:offset + fault.drip_size],
+                        "more_body": True})
+            await asyncio.sleep(fault.drip)
+        if not message.get("more_body", False):
+            await send({"type": "http.response.body", "body": b""})
+
+    return dripping
+
+
+async def _drip_raw_answer(status: int, headers: list[tuple[bytes, bytes]], payload: bytes, seconds: float,
+                           receive: Receive) -> None:
+    """Write the answer straight to the socket, its head one byte at a time, then close the connection."""
+    transport = _transport(receive, "dripping headers")
+    phrase = HTTPStatus(status).phrase.encode()
+    lines = [b"HTTP/1.1 %d %s" % (status, phrase)] + [k + b": " + v for k, v in headers] + [b"connection: close"]
+    head = b"\r\n".join(lines) + b"\r\n\r\n"
+    for index in range(len(head)):
+        if transport.is_closing() or _gone(receive):
+            return
+        transport.write(head[index:index + 1])
+        await asyncio.sleep(seconds)
+    transport.write(payload)
+    transport.close()
+    for _ in range(3000):  # until the server sees the connection end, so it does not try to answer 500 on it
+        if _gone(receive):
+            return
+        await asyncio.sleep(0.01)
+
+
+async def _fake_body(fault: Fault, send: Send, receive: Receive) -> None:
+    if fault.body == "gzip-bomb":
+        await _gzip_bomb(fault.inflates_to, send)
+    elif fault.body == "gzip-corrupt":
+        await _answer(send, _corrupt_gzip(), [(b"content-encoding", b"gzip")])
+    else:
+        await _endless(send, receive)
+
+
+async def _answer(send: Send, payload: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+    headers = [(b"content-type", b"audio/wav"), (b"content-length", str(len(payload)).encode()), *extra]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _gzip_bomb(inflates_to: int, send: Send) -> None:
+    whole, rest = divmod(max(0, inflates_to), BOMB_MEMBER)
+    members = [_bomb_member(BOMB_MEMBER)] * whole + ([_bomb_member(rest)] if rest else [])
+    length = sum(len(member) for member in members)
+    headers = [(b"content-type", b"audio/wav"), (b"content-encoding", b"gzip"),
+               (b"content-length", str(length).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    for member in members:
+        await send({"type": "http.response.body", "body": member, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+@functools.cache
+def _bomb_member(inflated: int) -> bytes:
+    return gzip.compress(bytes(inflated), compresslevel=9, mtime=0)
+
+
+@functools.cache
+def _corrupt_gzip() -> bytes:
+    """A gzip header, then a deflate stream scrambled so that inflating it fails."""
+    whole = gzip.compress(b"RIFF not really audio " * 4096, mtime=0)
+    return whole[:10] + bytes(byte ^ 0x5A for byte in whole[10:])
+
+
+async def _endless(send: Send, receive: Receive) -> None:
+    _transport(receive, "an endless body")
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"audio/wav")]})
+    while not _gone(receive):
+        await send({"type": "http.response.body", "body": ENDLESS_CHUNK, "more_body": True})
+        await asyncio.sleep(0)
