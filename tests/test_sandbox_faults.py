@@ -114,3 +114,17 @@ async def test_requests_are_logged_with_headers_and_bodies(api: httpx.AsyncClien
     assert posted[0].headers["idempotency-key"] == "log-me" and posted[0].status == 202
     assert sandbox.requests("GET", "/v2/me")[-1].status == 502
     assert sandbox.counters.jobs_created == 1 and sandbox.counters.credits_charged == 11
+
+
+async def test_a_drip_needs_at_least_a_byte_at_a_time() -> None:
+    with pytest.raises(ValueError, match="drip_size"):
+        Fault("GET /cdn/audio/*", drip=1.0, drip_size=0)
+
+
+@pytest.mark.parametrize("fault", [{"body": "endless"}, {"drip_headers": 0.01}])
+async def test_faults_that_need_a_socket_say_so_in_process(sandbox: Sandbox, fault: dict[str, object]) -> None:
+    url = f"/cdn/audio/{demo_id('Midnight Harbor stems')}-0.wav"
+    sandbox.inject("GET /cdn/audio/*", **fault)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox.app), base_url="http://sandbox.test") as c:
+        with pytest.raises(httpx.RemoteProtocolError, match="needs a socket"):
+            await c.get(url)

@@ -7,9 +7,11 @@ import binascii
 import contextlib
 import json
 import math
+import re
 import uuid
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Mapping
+from email.utils import formatdate
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -238,11 +240,22 @@ def build_routes(sandbox: Sandbox) -> Starlette:
         job, n = finished_track(request.path_params["name"], "wav")
         track = job.tracks[n]
         song = audio.Song(seed=track.seed, duration=track.duration)
-        headers = {"Content-Length": str(audio.wav_size(song)), "Cache-Control": "public, max-age=86400"}
+        size = audio.wav_size(song)
+        etag = f'"{track.seed:x}-{track.part}-{size:x}"'
+        headers = {"Accept-Ranges": "bytes", "ETag": etag, "Cache-Control": "public, max-age=86400",
+                   "Last-Modified": formatdate(job.final_at(store.now()) or store.now(), usegmt=True)}
+        wanted = _byte_range(request.headers, size, etag)
+        if wanted == "unsatisfiable":
+            return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+        start, stop = wanted or (0, size)
+        headers["Content-Length"] = str(stop - start)
+        status = 200
+        if wanted is not None:
+            status, headers["Content-Range"] = 206, f"bytes {start}-{stop - 1}/{size}"
         if request.method == "HEAD":
-            return Response(headers=headers, media_type="audio/wav")
-        return StreamingResponse(_iterate(audio.iter_wav(song, track.part)), headers=headers,
-                                 media_type="audio/wav")
+            return Response(status_code=status, headers=headers, media_type="audio/wav")
+        return StreamingResponse(_iterate(audio.iter_wav(song, track.part, start=start, stop=stop)),
+                                 status_code=status, headers=headers, media_type="audio/wav")
 
     async def image_file(request: Request) -> Response:
         job, n = finished_track(request.path_params["name"], "png")
@@ -282,6 +295,23 @@ def build_routes(sandbox: Sandbox) -> Starlette:
 async def _iterate(chunks: Any) -> AsyncIterator[bytes]:
     for chunk in chunks:
         yield chunk
+
+
+def _byte_range(headers: Mapping[str, str], size: int, etag: str) -> tuple[int, int] | Literal["unsatisfiable"] | None:
+    """The [start, stop) a `Range: bytes=...` header asks for, as a CDN reads it: one range only (anything else
+    gets the whole file), `If-Range` honoured with strong comparison, a start past the end unsatisfiable."""
+    asked = headers.get("range", "")
+    match = re.fullmatch(r"bytes=(\d*)-(\d*)", asked.strip())
+    if match is None or headers.get("if-range", etag) != etag or match.group(1) == match.group(2) == "":
+        return None
+    first, last = match.groups()
+    if first == "":
+        start, stop = max(0, size - int(last)), size
+    elif last and int(last) < int(first):
+        return None
+    else:
+        start, stop = int(first), min(size, int(last) + 1) if last else size
+    return "unsatisfiable" if start >= stop else (start, stop)
 
 
 def _encode_cursor(job: Job) -> str:
