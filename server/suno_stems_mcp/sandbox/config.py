@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 DEMO_KEY = "afk_sandbox_demo_key_not_a_real_secret"
@@ -11,6 +12,11 @@ INACTIVE_KEY = "afk_sandbox_inactive_key_not_a_real_secret"
 
 CREDITS_PER_JOB = 11
 DAY = 24 * 60 * 60
+
+TIMING_VARIABLES = {
+    "SUNO_STEMS_SANDBOX_QUEUE_SECONDS": "queue_seconds",
+    "SUNO_STEMS_SANDBOX_STEMS_SECONDS": "stems_seconds",
+}
 
 
 @dataclass
@@ -38,6 +44,31 @@ class SandboxConfig:
     """Create the demo songs, a PROCESSING job, a FAILED job and a finished stems job."""
     clock: Callable[[], float] = field(default=time.time)
     """Wall clock in epoch seconds; tests may pass a controllable one."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: object) -> SandboxConfig:
+        """The default config with the timing the environment asks for (see `TIMING_VARIABLES`).
+
+        Raises `SettingsError` naming the variable when a value is not a number of seconds from 0 to a day.
+        """
+        from ..errors import SettingsError  # the mcp SDK behind it is heavy; the sandbox does not need it otherwise
+
+        values: dict[str, object] = {}
+        for name, attribute in TIMING_VARIABLES.items():
+            raw = environ.get(name, "").strip()
+            if not raw:
+                continue
+            try:
+                seconds = float(raw)
+            except ValueError:
+                seconds = math.nan
+            if not 0 <= seconds <= DAY:
+                default = getattr(cls, attribute)
+                raise SettingsError(f"{name}={environ[name]!r} is not a number of seconds from 0 to {DAY} "
+                                    f"(default {default:g}).")
+            values[attribute] = seconds
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
 
     @classmethod
     def fast(cls, **overrides: object) -> SandboxConfig:

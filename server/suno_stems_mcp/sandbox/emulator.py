@@ -1,16 +1,20 @@
 """The sandbox: an emulator of apiframe's v2 API as far as Suno songs and stems go, as an ASGI app.
 
 `Sandbox` holds one emulated account world (state, faults, webhooks) and its ASGI `app`. Use it in process
-with `httpx.ASGITransport(app=sandbox.app)`, or on a loopback port with `runner.ThreadedSandbox`.
+with `httpx.ASGITransport(app=sandbox.app)`, or on a loopback port with `runner.ThreadedSandbox`. Its state
+lives in memory, or, given a `state_dir`, in the file there that sandbox processes share
+(`persistence.SharedStore`; `shared.SharedSandbox` also shares one port among them).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from .config import DEMO_KEY, SandboxConfig
 from .fault_layer import FaultLayer
 from .faults import Fault, FaultPlan
+from .persistence import SharedStore
 from .routes import build_routes
 from .seed import seed_demo_data
 from .store import Account, JobPlan, Kind, RequestRecord, Store
@@ -22,13 +26,14 @@ class Sandbox:
 
     demo_key = DEMO_KEY
 
-    def __init__(self, config: SandboxConfig | None = None) -> None:
+    def __init__(self, config: SandboxConfig | None = None, *, state_dir: Path | None = None) -> None:
         self.config = config or SandboxConfig()
-        self.store = Store(self.config)
+        seeder = seed_demo_data if self.config.seed_demo_data else None
+        self.store = (Store(self.config, seeder=seeder) if state_dir is None
+                      else SharedStore(state_dir, self.config, seeder=seeder))
+        self.store.open_demo_accounts()
         self.faults = FaultPlan()
         self.webhooks = WebhookDispatcher(self.store)
-        if self.config.seed_demo_data:
-            seed_demo_data(self.store, self.store.accounts[DEMO_KEY])
         self.app = FaultLayer(self, build_routes(self))
 
     # conveniences for tests and the demo --------------------------------------------------------------
@@ -62,5 +67,9 @@ class Sandbox:
 
     async def aclose(self) -> None:
         await self.webhooks.aclose()
+
+    def close(self) -> None:
+        """Let go of the shared state file, if any (once nothing serves this sandbox any more)."""
+        self.store.close()
 
 

@@ -54,16 +54,18 @@ def build_routes(sandbox: Sandbox) -> Starlette:
         return str(request.base_url).rstrip("/")
 
     def authenticate(request: Request) -> Account:
-        account = store.account(request.headers.get("x-api-key"))
-        if account is None:
-            raise ApiProblem(401, "Missing or invalid API key. Pass your key in the X-API-Key header.")
-        if not account.active:
-            raise ApiProblem(403, "This API key is inactive.")
-        wait = store.rate_limited(account.key)
-        if wait is not None:
-            seconds = max(1, math.ceil(wait))
-            raise ApiProblem(429, "Rate limit exceeded", headers={"Retry-After": str(seconds)})
-        store.settle()
+        """The caller's account (a sandbox key opens its own); money settled. One transaction in a shared store."""
+        with store.lock:
+            account = store.account(request.headers.get("x-api-key"))
+            if account is None:
+                raise ApiProblem(401, "Missing or invalid API key. Pass your key in the X-API-Key header.")
+            if not account.active:
+                raise ApiProblem(403, "This API key is inactive.")
+            wait = store.rate_limited(account.key)
+            if wait is not None:
+                seconds = max(1, math.ceil(wait))
+                raise ApiProblem(429, "Rate limit exceeded", headers={"Retry-After": str(seconds)})
+            store.settle()
         return account
 
     async def json_body(request: Request) -> Any:

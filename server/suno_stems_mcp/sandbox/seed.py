@@ -1,9 +1,14 @@
-"""The demo account's history: a few finished songs, one still cooking, one failed, one already split."""
+"""Every sandbox account's history: a few finished songs, one still cooking, one failed, one already split.
+
+The demo account's jobs have the same ids in every sandbox (`demo_id`); any other account's have ids of
+its own (`seeded_id`), so no two accounts share a job.
+"""
 
 from __future__ import annotations
 
 import uuid
 
+from .config import DEMO_KEY
 from .music import song_tracks, stems_tracks
 from .store import Account, JobPlan, Store
 
@@ -19,13 +24,18 @@ def demo_id(name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"suno-stems-mcp-sandbox:{name}"))
 
 
+def seeded_id(key: str, name: str) -> str:
+    """The id of the seeded job `name` (a song title, or "<title> stems") in the account of `key`."""
+    return demo_id(name) if key == DEMO_KEY else demo_id(f"{key}\x1f{name}")
+
+
 def seed_demo_data(store: Store, account: Account) -> None:
     now = store.now()
     duration = store.config.track_seconds
     done = JobPlan(queued_for=1.0, runs_for=30.0)
     songs = []
     for title, tags, age in DEMO_SONGS:
-        job_id = demo_id(title)
+        job_id = seeded_id(account.key, title)
         songs.append(
             store.create_job(
                 account,
@@ -44,12 +54,12 @@ def seed_demo_data(store: Store, account: Account) -> None:
         kind="stems",
         input={"parentJobId": first.id, "action": "stems", "index": 1},
         tracks=stems_tracks(first.tracks[0]),
-        job_id=demo_id("Midnight Harbor stems"),
+        job_id=seeded_id(account.key, "Midnight Harbor stems"),
         created_at=now - 2.5 * 3600,
         plan=done,
         charge=False,
     )
-    failed_id = demo_id("Static Bloom")
+    failed_id = seeded_id(account.key, "Static Bloom")
     store.create_job(
         account,
         kind="song",
@@ -60,7 +70,7 @@ def seed_demo_data(store: Store, account: Account) -> None:
         plan=JobPlan(outcome="FAILED", queued_for=1.0, runs_for=20.0, error="Generation failed: content policy."),
         charge=False,
     )
-    cooking_id = demo_id("Neon Rain")
+    cooking_id = seeded_id(account.key, "Neon Rain")
     store.create_job(
         account,
         kind="song",

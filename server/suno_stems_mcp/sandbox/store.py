@@ -3,15 +3,22 @@
 A job's status is a function of time: it is computed whenever the job is read, from when it was created
 and the plan it was given, so no background task is needed to move jobs along. Money is settled (failed
 jobs refunded) by `settle`, which every request runs first.
+
+Every key `afk_sandbox_<name>` is an account of its own, opened (and handed to the `seeder`) on first use.
+`Store` keeps everything in memory; `persistence.SharedStore` is the same store kept in a file that sandbox
+processes share. Whatever changes state runs under `lock`, which is all the shared store needs to know.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import uuid
 from collections import deque
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -23,6 +30,8 @@ Outcome = Literal["COMPLETED", "FAILED", "CANCELLED", "NEVER"]
 Kind = Literal["song", "stems"]
 FINAL: frozenset[str] = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 PROGRESS_EVENT_STEPS = (25, 50, 75)
+SANDBOX_KEY = re.compile(r"afk_sandbox_([A-Za-z0-9_-]{1,64})")
+"""A key that opens its own account on first use; the group is the account's name."""
 
 
 def iso(timestamp: float) -> str:
@@ -161,12 +170,19 @@ class Counters:
     webhooks_failed: int = 0
 
 
-class Store:
-    """All sandbox state, behind one lock (the sandbox may run on another thread than the test reading it)."""
+Seeder = Callable[["Store", Account], None]
 
-    def __init__(self, config: SandboxConfig) -> None:
+
+class Store:
+    """All sandbox state, behind one lock (the sandbox may run on another thread than the test reading it).
+
+    The requests, counters, rate-limit hits and queued plans are this process's own, in every kind of store.
+    """
+
+    def __init__(self, config: SandboxConfig, *, seeder: Seeder | None = None) -> None:
         self.config = config
-        self.lock = threading.RLock()
+        self.seeder = seeder
+        self.lock: AbstractContextManager[object] = threading.RLock()
         self.accounts: dict[str, Account] = {}
         self.jobs: dict[str, Job] = {}
         self.idempotency: dict[tuple[str, str], tuple[str, str, float]] = {}
@@ -174,16 +190,26 @@ class Store:
         self.counters = Counters()
         self._plans: list[tuple[frozenset[str], int, JobPlan]] = []
         self._hits: dict[str, deque[float]] = {}
-        self._add_demo_accounts()
 
     def now(self) -> float:
         return self.config.clock()
 
+    def close(self) -> None:
+        """Nothing to let go of in memory."""
+
     # accounts ------------------------------------------------------------------------------------------
 
-    def _add_demo_accounts(self) -> None:
-        self.add_account(DEMO_KEY, credits=self.config.credits, name="Demo")
-        self.add_account(INACTIVE_KEY, credits=0, name="Inactive demo", active=False)
+    def open_demo_accounts(self) -> None:
+        self.account(DEMO_KEY)
+        self.account(INACTIVE_KEY)
+
+    def _open_account(self, key: str, name: str) -> Account:
+        if key == INACTIVE_KEY:
+            return self.add_account(key, credits=0, name="Inactive demo", active=False)
+        account = self.add_account(key, credits=self.config.credits, name="Demo" if key == DEMO_KEY else name)
+        if self.seeder is not None:
+            self.seeder(self, account)
+        return account
 
     def add_account(self, key: str, *, credits: int, name: str = "Test", active: bool = True) -> Account:
         """A key of its own: an account with its own balance and its own jobs."""
@@ -204,7 +230,15 @@ class Store:
         return account
 
     def account(self, key: str | None) -> Account | None:
-        return self.accounts.get(key) if key else None
+        """The account of `key`; a sandbox key nobody has used yet opens its own account, seeded."""
+        if not key:
+            return None
+        found = self.accounts.get(key)
+        opening = SANDBOX_KEY.fullmatch(key) if found is None else None
+        if opening is None:
+            return found
+        with self.lock:
+            return self.accounts.get(key) or self._open_account(key, opening.group(1))
 
     def rate_limited(self, key: str) -> float | None:
         """Seconds to wait when `key` is over the configured rate, else None (and the hit is counted)."""
@@ -238,6 +272,11 @@ class Store:
                 return plan
         return JobPlan()
 
+    def timing(self, kind: Kind) -> tuple[float, float]:
+        """(queued_for, runs_for) of a new job of this kind that no plan times."""
+        runs = self.config.stems_seconds if kind == "stems" else self.config.song_seconds
+        return self.config.queue_seconds, runs
+
     def create_job(
         self,
         account: Account,
@@ -255,7 +294,7 @@ class Store:
     ) -> Job:
         with self.lock:
             plan = plan or self._take_plan(kind)
-            runs_default = self.config.stems_seconds if kind == "stems" else self.config.song_seconds
+            queued_default, runs_default = self.timing(kind)
             cost = CREDITS_PER_JOB
             job = Job(
                 id=job_id or str(uuid.uuid4()),
@@ -264,7 +303,7 @@ class Store:
                 model="suno",
                 input=input,
                 created_at=self.now() if created_at is None else created_at,
-                queued_for=self.config.queue_seconds if plan.queued_for is None else plan.queued_for,
+                queued_for=queued_default if plan.queued_for is None else plan.queued_for,
                 runs_for=runs_default if plan.runs_for is None else plan.runs_for,
                 outcome=plan.outcome,
                 error=plan.error,
