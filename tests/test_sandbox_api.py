@@ -415,5 +415,5 @@ async def test_splitting_a_seeded_song_yields_its_true_vocals_and_instrumental(a
     mix = samples((await api.get(song["audioUrl"])).content)
     vocals, instrumental = [samples((await api.get(t["audioUrl"])).content) for t in stems]
     assert len(mix) == len(vocals) == len(instrumental) > 0
-    assert max(abs(m - v - i) for m, v, i in zip(mix, vocals, instrumental)) <= 1
+    assert max(abs(m - v - i) for m, v, i in zip(mix, vocals, instrumental, strict=True)) <= 1
     assert vocals != instrumental and any(vocals) and any(instrumental)

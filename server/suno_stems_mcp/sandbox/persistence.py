@@ -156,30 +156,30 @@ def _merge(job: Job, row: Job) -> None:
 class _Transaction:
     """Re-entrant per thread, like the in-memory store's lock; the outermost level is one SQLite transaction."""
 
-    def __init__(self, begin: Callable[[], None], end: Callable[[], None]) -> None:
-        self._mutex = threading.RLock()
-        self._depth = 0
+    def __init__(self, mutex: threading.RLock, begin: Callable[[], None], end: Callable[[], None]) -> None:
+        self.mutex = mutex
+        self.depth = 0
         self._begin = begin
         self._end = end
 
     def __enter__(self) -> _Transaction:
-        self._mutex.acquire()
-        if self._depth == 0:
+        self.mutex.acquire()
+        if self.depth == 0:
             try:
                 self._begin()
             except BaseException:
-                self._mutex.release()
+                self.mutex.release()
                 raise
-        self._depth += 1
+        self.depth += 1
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._depth -= 1
+        self.depth -= 1
         try:
-            if self._depth == 0:
+            if self.depth == 0:
                 self._end()
         finally:
-            self._mutex.release()
+            self.mutex.release()
 
 
 class SharedStore(Store):
@@ -196,14 +196,14 @@ class SharedStore(Store):
         self._saved_jobs: dict[str, tuple[Any, ...]] = {}
         self._saved_keys: dict[tuple[str, str], tuple[str, str, float]] = {}
         super().__init__(config, seeder=seeder)
-        self.lock = _Transaction(self._begin, self._end)
+        self.lock = self._transaction = _Transaction(threading.RLock(), self._begin, self._end)
 
     # the dicts a transaction keeps current -------------------------------------------------------------------
 
     @property
     def accounts(self) -> dict[str, Account]:
-        with self.lock:
-            return self._accounts
+        self._catch_up()
+        return self._accounts
 
     @accounts.setter
     def accounts(self, value: dict[str, Account]) -> None:
@@ -211,8 +211,8 @@ class SharedStore(Store):
 
     @property
     def jobs(self) -> dict[str, Job]:
-        with self.lock:
-            return self._jobs
+        self._catch_up()
+        return self._jobs
 
     @jobs.setter
     def jobs(self, value: dict[str, Job]) -> None:
@@ -220,12 +220,23 @@ class SharedStore(Store):
 
     @property
     def idempotency(self) -> dict[tuple[str, str], tuple[str, str, float]]:
-        with self.lock:
-            return self._idempotency
+        self._catch_up()
+        return self._idempotency
 
     @idempotency.setter
     def idempotency(self, value: dict[tuple[str, str], tuple[str, str, float]]) -> None:
         self._idempotency = value
+
+    def _catch_up(self) -> None:
+        """Outside a transaction, load what other processes committed: one cheap check when they committed nothing."""
+        with self._transaction.mutex:
+            if self._transaction.depth == 0 and self._data_version != self._data_version_now():
+                with self._transaction:
+                    pass
+
+    def _data_version_now(self) -> int:
+        version: int = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        return version
 
     def timing(self, kind: Kind) -> tuple[float, float]:
         queued, runs = super().timing(kind)
@@ -268,7 +279,7 @@ class SharedStore(Store):
         self._generation = self._data_version = None
 
     def _pull(self) -> None:
-        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        version = self._data_version_now()
         if version == self._data_version:
             return  # nobody else has committed since this process last looked
         self._data_version = version
