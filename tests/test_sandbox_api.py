@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +28,7 @@ def stems_body(parent: str = SONG, **fields: object) -> dict[str, object]:
     return body
 
 
-async def split(api: httpx.AsyncClient, key: str | None = None, **fields: object) -> httpx.Response:
+async def split(api: httpx.AsyncClient, key: str | None = None, **fields: Any) -> httpx.Response:
     headers = {"Idempotency-Key": key} if key else {}
     return await api.post("/v2/music/suno/action", json=stems_body(**fields), headers=headers)
 
@@ -317,7 +318,8 @@ async def test_listing_filters_and_pages_newest_first(api: httpx.AsyncClient, cl
     completed = (await api.get("/v2/jobs", params={"status": "COMPLETED", "model": "suno"})).json()
     assert {job["status"] for job in completed["jobs"]} == {"COMPLETED"}
     assert len(completed["jobs"]) == 4
-    pages, cursor = [], None
+    pages: list[str] = []
+    cursor: str | None = None
     while True:
         page = (await api.get("/v2/jobs", params={"status": "COMPLETED", "limit": 1,
                                                   **({"cursor": cursor} if cursor else {})})).json()
@@ -334,7 +336,7 @@ async def test_listing_filters_and_pages_newest_first(api: httpx.AsyncClient, cl
 
 @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 101}, {"limit": "ten"}, {"status": "DONE"},
                                     {"cursor": "!!!"}, {"search": "x"}, {"scope": "world"}])
-async def test_listing_rejects_bad_queries(api: httpx.AsyncClient, params: dict[str, object]) -> None:
+async def test_listing_rejects_bad_queries(api: httpx.AsyncClient, params: dict[str, str | int]) -> None:
     response = await api.get("/v2/jobs", params=params)
     assert response.status_code == 400 and set(response.json()["details"]) == {next(iter(params))}
 

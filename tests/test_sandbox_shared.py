@@ -306,6 +306,15 @@ def test_audio_urls_keep_answering_while_any_sandbox_process_runs(tmp_path: Path
 
 
 @pytest.mark.slow
+def test_processes_starting_at_once_agree_on_one_server(tmp_path: Path, processes: list[SandboxProcess]) -> None:
+    with ThreadPoolExecutor(3) as pool:
+        started = list(pool.map(lambda _: start(processes, tmp_path), range(3)))
+    assert len({process.url for process in started}) == 1
+    assert sorted(process.started_serving for process in started) == [False, False, True]
+    assert httpx.get(f"{started[0].url}/v2/jobs/{SONG}", headers=DEMO).json()["status"] == "COMPLETED"
+
+
+@pytest.mark.slow
 def test_a_process_started_after_all_others_stopped_serves_the_same_state_and_port(
         tmp_path: Path, processes: list[SandboxProcess]) -> None:
     a = start(processes, tmp_path)

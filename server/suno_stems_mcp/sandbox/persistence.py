@@ -239,6 +239,7 @@ class SharedStore(Store):
         return version
 
     def timing(self, kind: Kind) -> tuple[float, float]:
+        """The timing the latest process to start recorded (`share_timing`), else this store's config's."""
         queued, runs = super().timing(kind)
         runs_name = "stems_seconds" if kind == "stems" else "song_seconds"
         return self._timing.get("queue_seconds", queued), self._timing.get(runs_name, runs)
@@ -328,7 +329,7 @@ class SharedStore(Store):
         self._conn.executemany(
             "INSERT OR REPLACE INTO idempotency (owner, key, rev, fingerprint, job_id, at) VALUES (?, ?, ?, ?, ?, ?)",
             [(owner, key, rev, *value) for (owner, key), value in keys])
-        set_meta(self._conn, rev=rev, changed_at=self.now())
+        set_meta(self._conn, rev=rev, changed_at=time.time())  # idleness is wall-clock time, whatever the clock
         self._seen = rev
         self._saved_accounts.update((key, state) for key, _, state in accounts)
         self._saved_jobs.update((job_id, state) for job_id, _, state in jobs)
