@@ -25,6 +25,7 @@ from suno_stems_mcp.sandbox import DEMO_KEY, Sandbox, SandboxConfig, SharedSandb
 from suno_stems_mcp.sandbox.persistence import FILE_NAME, SharedStore
 from suno_stems_mcp.sandbox.seed import demo_id
 from suno_stems_mcp.sandbox.shared import STALE_SECONDS, default_state_dir
+from suno_stems_mcp.sandbox.store import Account
 
 from .conftest import FakeClock
 
@@ -200,6 +201,19 @@ def test_a_state_nobody_touched_for_long_starts_afresh(tmp_path: Path) -> None:
     with SharedSandbox.start(tmp_path, SandboxConfig.fast()) as later:
         assert httpx.get(f"{later.url}/v2/jobs/{job_id}", headers=DEMO).status_code == 404
         assert httpx.get(f"{later.url}/v2/me", headers=DEMO).json()["team"]["credits"] == 500
+
+
+def test_idleness_is_wall_clock_time_whatever_a_sandboxs_clock_says(tmp_path: Path, clock: FakeClock) -> None:
+    clock.advance(-2 * STALE_SECONDS)
+    job = shared(tmp_path, clock).store.create_job(demo_account(tmp_path), kind="song", input=None, tracks=[])
+    with SharedSandbox.start(tmp_path, SandboxConfig.fast()) as later:
+        assert later.sandbox is not None and job.id in later.sandbox.store.jobs
+
+
+def demo_account(state_dir: Path) -> Account:
+    account = shared(state_dir).store.account(DEMO_KEY)
+    assert account is not None
+    return account
 
 
 # real processes ----------------------------------------------------------------------------------------------
