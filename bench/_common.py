@@ -8,6 +8,7 @@ Everything here is standard library plus what the project already depends on. Me
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import itertools
 import json
@@ -151,10 +152,8 @@ class CpuSampler:
         while not self._stop.is_set():
             now = self._clock()
             for name, pid in self.pids.items():
-                try:
+                with contextlib.suppress(OSError):
                     self.series[name].append((now, cpu_seconds(pid)))
-                except OSError:
-                    pass
             self._stop.wait(self.interval)
 
     def utilisation(self, name: str) -> list[float]:
@@ -343,9 +342,9 @@ def table(rows: Iterable[Sequence[Any]], header: Sequence[str]) -> None:
     rows = [[_cell(c) for c in row] for row in rows]
     header = list(header)
     widths = [max(len(str(h)), *(len(r[i]) for r in rows)) if rows else len(str(h)) for i, h in enumerate(header)]
-    print("   " + "  ".join(str(h).ljust(w) for h, w in zip(header, widths)))
+    print("   " + "  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=False)))
     for row in rows:
-        print("   " + "  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths)))
+        print("   " + "  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths, strict=False)))
 
 
 def _cell(value: Any) -> str:

@@ -28,8 +28,8 @@ import _common as c
 
 from suno_stems_mcp.apiframe.models import ApiTrack
 from suno_stems_mcp.config import Settings
-from suno_stems_mcp.deadline import Deadline
 from suno_stems_mcp.core.runtime import Runtime
+from suno_stems_mcp.deadline import Deadline
 
 CHUNK = 64 * 1024  # what httpcore reads per socket read anyway
 

@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
-from pathlib import Path
-
 
 import anyio
 from mcp.server.stdio import stdio_server
 
 from suno_stems_mcp import logs
-from suno_stems_mcp.mcp_server import build_server
 from suno_stems_mcp.config import Settings
+from suno_stems_mcp.mcp_server import build_server
 
 
 class PipeLines:

@@ -39,9 +39,9 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from pydantic import SecretStr
 
 from suno_stems_mcp.apiframe import ApiframeClient
-from suno_stems_mcp.mcp_server import build_server
 from suno_stems_mcp.config import Settings
 from suno_stems_mcp.deadline import Deadline
+from suno_stems_mcp.mcp_server import build_server
 from suno_stems_mcp.sandbox import DEMO_KEY, Sandbox, ThreadedSandbox
 from suno_stems_mcp.sandbox.seed import demo_id
 
@@ -217,7 +217,7 @@ def report_profile(stats: pstats.Stats, calls: int) -> dict[str, Any]:
     areas: dict[str, float] = {}
     idle = 0.0
     rows = []
-    for (filename, line, name), (cc, nc, tt, ct, _callers) in raw.items():
+    for (filename, line, name), (_cc, nc, tt, ct, _callers) in raw.items():
         if name in ("<method 'poll' of 'select.epoll' objects>", "<method 'select' of 'select.epoll' objects>") \
                 or "epoll" in name:
             idle += tt
@@ -236,7 +236,7 @@ def report_profile(stats: pstats.Stats, calls: int) -> dict[str, Any]:
               f"{where[:120]}")
     ours = sorted((r for r in rows if r[3].startswith(("server/", "tools/"))), key=lambda r: -r[1])[:12]
     print("   our functions by cumulative time (per call, ms):")
-    for tt, ct, nc, where in ours:
+    for tt, ct, _calls, where in ours:
         print(f"   {ct / calls * 1000:8.3f} cum {tt / calls * 1000:8.3f} own  {where[:120]}")
     return {"cpu_ms_per_call": busy / calls * 1000,
             "areas_ms_per_call": {a: t / calls * 1000 for a, t in areas.items()},

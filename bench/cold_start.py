@@ -182,7 +182,8 @@ t4 = time.perf_counter()
 import asyncio
 tools = asyncio.run(server.list_tools())
 t5 = time.perf_counter()
-print(json.dumps({"import suno_stems_mcp.cli (argparse)": t1 - t0, "import suno_stems_mcp.run (app, tools, runtime, httpx)": t2 - t1,
+print(json.dumps({"import suno_stems_mcp.cli (argparse)": t1 - t0,
+                  "import suno_stems_mcp.run (app, tools, runtime, httpx)": t2 - t1,
                   "settings + logging": t3 - t2, "build_server (Tool.from_function x3)": t4 - t3,
                   "first list_tools": t5 - t4, "total": t5 - t0}))
 """
@@ -256,7 +257,7 @@ def main() -> None:
         o = [s[stage] for s in samples["ours"]]
         r = c.ratio(c.median(o), c.median(h))
         # per-pair ratios show how stable the ratio is on a noisy machine
-        pair = [a[stage] / b[stage] for a, b in zip(samples["ours"], samples["hello"])]
+        pair = [a[stage] / b[stage] for a, b in zip(samples["ours"], samples["hello"], strict=False)]
         figures[stage] = {"hello_median_s": c.median(h), "ours_median_s": c.median(o), "ratio": r,
                           "hello_p95_s": c.p95(h), "ours_p95_s": c.p95(o),
                           "pair_ratio_min": min(pair), "pair_ratio_max": max(pair),

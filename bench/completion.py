@@ -30,8 +30,8 @@ import httpx
 from mcp import Client
 from pydantic import SecretStr
 
-from suno_stems_mcp.mcp_server import build_server
 from suno_stems_mcp.config import Settings
+from suno_stems_mcp.mcp_server import build_server
 from suno_stems_mcp.sandbox import DEMO_KEY, Sandbox, SandboxConfig, ThreadedSandbox
 
 TARGET_LAG_S = 1.0

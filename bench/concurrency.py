@@ -171,9 +171,9 @@ class Bench:
             end = c.proc_status(server.pid)
         finally:
             server.stop()
-        done = [r for r in results if not r["error"] and r["job"].get("status") == "COMPLETED"]
+        done = [r for r in results if not r.get("error") and r["job"].get("status") == "COMPLETED"]
         lat = [r["latency_s"] for r in results]
-        failures = [r["text"][:200] for r in results if r["error"] or r["job"].get("status") != "COMPLETED"]
+        failures = [r["text"][:200] for r in results if r.get("error") or r["job"].get("status") != "COMPLETED"]
         lags, gets, timelines = [], [], []
         submit, seen, delivery = [], [], []
         for r in done:
@@ -221,7 +221,7 @@ class Bench:
         finally:
             server.stop()
         lat = [r["latency_s"] for r in results]
-        return {"completed": sum(1 for r in results if not r["error"]), "calls": len(results),
+        return {"completed": sum(1 for r in results if not r.get("error")), "calls": len(results),
                 "p50_s": c.median(lat), "p95_s": c.p95(lat), "rss_idle_mb": c.mib(idle["VmRSS"]),
                 "hwm_mb": c.mib(end["VmHWM"]), "server_cpu_s": server_cpu,
                 "over_delay_p50_s": c.median(lat) - (QUEUE_S + RUN_S),
@@ -328,7 +328,7 @@ def main() -> None:
           f" {med('ours', 'bench_busy_s'):.1f}; hello world: server {med('hello', 'server_busy_s'):.1f} (total"
           f" {med('hello', 'server_cpu_s'):.2f} s), bench {med('hello', 'bench_busy_s'):.1f}, its calls return"
           f" {med('hello', 'over_delay_p50_s'):.2f} s after their {QUEUE_S + RUN_S:g} s sleep (p50)")
-    for label, t in zip(("fastest", "median", "slowest"), out["ours"][0]["example_timelines"]):
+    for label, t in zip(("fastest", "median", "slowest"), out["ours"][0]["example_timelines"], strict=False):
         print(f"      {label} job: GETs at {t['polls_at_s']} s after creation (true end {QUEUE_S + RUN_S:g}),"
               f" call returned at {t['returned_at_s']} s")
     print(f"   connections server -> sandbox: at most {peak_open} open at once (sampled from /proc; pool max"
@@ -337,7 +337,7 @@ def main() -> None:
           f" after it: {new_seq}")
     if conns > peak_open + 1:
         print(f"   -> connection churn: {conns} connections opened for {peak_open} ever open at once: the pool"
-              " closed idle connections and reconnected (server/runtime.py: MAX_KEEPALIVE)")
+              " closed idle connections and reconnected (core/runtime.py: MAX_KEEPALIVE)")
     print(f"   target: all complete: {'yes' if all_done else 'NO'}; peak RSS <= {TARGET_RSS_MB:g} MB:"
           f" {ours_hwm:.1f} MB -> {c.verdict(rss_met)}; one connection pool: {c.verdict(one_pool)}")
     c.emit("concurrency", args.quick, {

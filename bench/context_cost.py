@@ -31,8 +31,8 @@ import hello_server
 from mcp import Client
 from pydantic import SecretStr
 
-from suno_stems_mcp.mcp_server import build_server
 from suno_stems_mcp.config import Settings
+from suno_stems_mcp.mcp_server import build_server
 from suno_stems_mcp.sandbox import DEMO_KEY, Sandbox, SandboxConfig, ThreadedSandbox
 from suno_stems_mcp.sandbox.seed import demo_id
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -76,15 +77,18 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Workers hand their reliability figures over; after a fully green run, the controller writes RELIABILITY.md."""
+    """Workers hand their reliability figures over; after a fully green run, the controller writes them where
+    SUNO_STEMS_RELIABILITY_FILE says (tests/reliability.py)."""
     from . import reliability
 
     config = session.config
     if hasattr(config, "workerinput"):
         reliability.dump(Path(config.workerinput["reliability_dir"]) / f"{config.workerinput['workerid']}.json")
         return
-    for fragment in sorted(config.reliability_dir.glob("*.json")):  # type: ignore[attr-defined]
+    folder: Path = config.reliability_dir  # type: ignore[attr-defined]
+    for fragment in sorted(folder.glob("*.json")):
         reliability.merge(fragment)
+    shutil.rmtree(folder, ignore_errors=True)
     written = reliability.write_if_complete(session.testsfailed > 0 or exitstatus != 0)
     if written is not None:
         config.get_terminal_writer().line(f"wrote {written}")

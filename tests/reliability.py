@@ -1,4 +1,6 @@
-"""Figures the reliability tests record as they run; the session writes them to RELIABILITY.md at its end.
+"""Figures the reliability tests record as they run. A fully green session writes them to the file that
+SUNO_STEMS_RELIABILITY_FILE names (RELIABILITY.md, when the figures are to be refreshed), and to no file
+otherwise: a test run never rewrites a tracked file by itself.
 
 The file is written only by a run in which every test passed and every reliability section reported, so
 what it says is what the code did in that run.
@@ -16,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUTPUT = ROOT / "RELIABILITY.md"
 
 SECTIONS = {
     "faults": "Fault matrix",
@@ -113,7 +114,9 @@ def render() -> str:
 
 
 def write_if_complete(session_failed: bool) -> Path | None:
-    if session_failed or not complete() or os.environ.get("SUNO_STEMS_NO_REPORT"):
+    target = os.environ.get("SUNO_STEMS_RELIABILITY_FILE", "").strip()
+    if not target or session_failed or not complete():
         return None
-    OUTPUT.write_text(render())
-    return OUTPUT
+    output = Path(target)
+    output.write_text(render())
+    return output

@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 import wave
 from collections.abc import AsyncIterator
@@ -22,8 +21,8 @@ from mcp_types import CallToolResult
 from pydantic import SecretStr
 
 from suno_stems_mcp.cli import own_command
-from suno_stems_mcp.mcp_server import build_server
 from suno_stems_mcp.config import Settings
+from suno_stems_mcp.mcp_server import build_server
 from suno_stems_mcp.sandbox import DEMO_KEY, ThreadedSandbox
 from suno_stems_mcp.sandbox.seed import demo_id
 

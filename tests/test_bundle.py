@@ -65,7 +65,8 @@ async def test_the_packed_bundle_starts_under_uv_like_claude_desktop_runs_it(tmp
     with zipfile.ZipFile(bundle) as archive:
         names = archive.namelist()
         archive.extractall(unpacked)
-    assert {"manifest.json", "pyproject.toml", "README.md", "server/app.py", "tools/split_stems.py"} <= set(names)
+    assert {"manifest.json", "pyproject.toml", "README.md", "server/suno_stems_mcp/mcp_server.py",
+            "tools/suno_stems_mcp/tools/split_stems.py"} <= set(names)
     assert not any(name.startswith(("tests/", ".venv/", ".git/", "bench/", ".ci/")) for name in names)
     uv = shutil.which("uv") or str(Path(os.sys.executable).with_name("uv"))
     if not Path(uv).exists():

@@ -11,7 +11,7 @@ Properties, for every example:
 
 The one leniency the server documents is applied by the oracle too: an array sent as JSON text (as Claude
 Desktop does) is decoded before validation. Anything else that breaks the advertised schema (a wrong JSON type,
-wait_seconds above the advertised maximum) must be refused.
+and an explicit null for an optional argument means "not given") must be refused.
 """
 
 from __future__ import annotations
@@ -212,8 +212,10 @@ def decode_json_text(tool: str, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def classify(tool: str, args: dict[str, Any], schema: dict[str, Any]) -> str:
-    """'valid' or 'invalid', by the advertised inputSchema (uuid format included) and the rules it cannot say."""
-    seen = decode_json_text(tool, args)
+    """'valid' or 'invalid', by the advertised inputSchema (uuid format included) and the rules it cannot say.
+    An explicit null for an optional argument means it was not given."""
+    required = set(schema.get("required", ()))
+    seen = decode_json_text(tool, {k: v for k, v in args.items() if v is not None or k in required})
     validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker(["uuid"]))
     return "valid" if validator.is_valid(seen) and not rule_problems(tool, seen) else "invalid"
 
@@ -366,11 +368,6 @@ def test_well_formed_but_unknown_job_ids_get_a_clear_not_found_error(tmp_path: P
 
 # --- what the schema refuses, and the one thing it lets through -------------------------------------------------
 
-ABOVE_THE_MAXIMUM = [
-    ("split_stems", {"parent_job_id": SONG, "index": 1, "wait_seconds": 2}),
-    ("split_stems", {"parent_job_id": SONG, "index": 1, "wait_seconds": 10**30}),
-    ("get_job", {"job_id": SONG, "wait_seconds": 2}),
-]
 WRONG_TYPES = [
     ("get_job", {"job_id": SONG, "wait_seconds": "0"}),
     ("get_job", {"job_id": SONG, "wait_seconds": False}),
@@ -390,7 +387,7 @@ def case_id(value: Any) -> str:
     return "-".join(f"{k}={v!r:.12}" for k, v in value.items() if k not in ("job_id", "parent_job_id"))
 
 
-@pytest.mark.parametrize(("tool", "args"), ABOVE_THE_MAXIMUM + WRONG_TYPES, ids=case_id)
+@pytest.mark.parametrize(("tool", "args"), WRONG_TYPES, ids=case_id)
 def test_what_breaks_the_advertised_schema_is_refused_without_calling_the_api(tmp_path: Path, tool: str,
                                                                               args: dict[str, Any]) -> None:
     with fuzz_target(tmp_path) as (sandbox, portal, client, tools):

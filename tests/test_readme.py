@@ -98,3 +98,11 @@ def test_the_demo_command_works_on_a_fresh_copy(tmp_path: Path) -> None:
                             env=child_env())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "4. The stems, on disk:" in result.stdout and "Done." in result.stdout
+
+
+def test_the_manifest_and_the_readme_state_the_price_the_server_charges_for() -> None:
+    from suno_stems_mcp.vocabulary import SPLIT_PRICE
+
+    manifest = (ROOT / "manifest.json").read_text()
+    said = {int(n) for n in re.findall(r"(\d+) (?:apiframe )?credits", README + manifest)}
+    assert said == {SPLIT_PRICE}, f"the README and manifest.json name {sorted(said)} credits; a split costs {SPLIT_PRICE}"

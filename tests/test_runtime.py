@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from suno_stems_mcp.core.runtime import Recent
+from suno_stems_mcp.core.memory import Recent
 
 
 def test_recent_forgets_the_oldest_beyond_its_limit() -> None:

@@ -253,8 +253,8 @@ async def test_the_key_is_not_in_settings_reprs_nor_in_apiframe_client_exception
         attempts: list[tuple[dict[str, Any], Callable[[], Awaitable[Any]]]] = [
             ({"route": "GET /v2/jobs/*", "status": 401, "body": "json"}, lambda: client().get_job(song, Deadline(5))),
             ({}, lambda: client().list_jobs(deadline=Deadline(5), cursor="not-a-cursor")),
-            ({}, lambda: client().submit_stems({"parentJobId": "not-a-uuid", "action": "stems", "index": 1},
-                                               idempotency_key="k", deadline=Deadline(5))),
+            ({}, lambda: client().submit_stems("not-a-uuid", "no-such-track", None, idempotency_key="k",
+                                               deadline=Deadline(5))),
             ({}, lambda: client().get_job(str(uuid.uuid4()), Deadline(5))),
             ({"route": "GET /v2/jobs/*", "status": 429, "retry_after": 120},
              lambda: client().get_job(song, Deadline(5))),
@@ -302,7 +302,7 @@ async def test_in_memory_results_logs_and_requests_never_hold_the_key(live_sandb
         async with connected(unreachable) as client:
             for tool, args in [("get_job", {"job_id": song}), ("list_tracks", {})]:  # each waits out its bound
                 gone = scan.result(f"in-memory unreachable {tool}", await client.call_tool(tool, args))
-                assert gone.is_error and "could not be reached" in text(gone)
+                assert gone.is_error and "Cannot connect to apiframe" in text(gone)
     scan.log("in-process log records", "\n".join(lines))
     seen = inspect_requests(live_sandbox, key, scan)
     scan.row("in-memory client (+ this process's log records, unredacted)")
@@ -331,7 +331,7 @@ async def test_a_stdio_server_never_shows_the_key_in_results_or_stderr(live_sand
         params = stdio_params(env=child_env(**base, APIFRAME_BASE_URL=closed_port_url()))
         async with Client(stdio_client(params, errlog=errlog)) as client:
             gone = scan.result("stdio unreachable", await client.call_tool("get_job", {"job_id": song}))
-    assert gone.is_error and "could not be reached" in text(gone)
+    assert gone.is_error and "Cannot connect to apiframe" in text(gone)
     stderr = [log.read_text(errors="replace") for log in logs]
     for log, content in zip(logs, stderr):
         scan.log(f"stdio {log.name}", content)

@@ -39,7 +39,7 @@ async def test_a_bad_answer_to_the_submission_still_makes_exactly_one_job(live_s
     live_sandbox.sandbox.inject("POST /v2/music/suno/action", **fault)
     async with connected(settings_for(live_sandbox, tmp_path)) as client:
         job = ok(await client.call_tool("split_stems", SPLIT))
-    assert job["status"] == "COMPLETED" and all(Path(t["file"]).is_file() for t in job["tracks"])
+    assert job["status"] == "COMPLETED" and all(Path(t.get("file")).is_file() for t in job["tracks"])
     assert live_sandbox.sandbox.counters.stems_jobs_created == 1
     assert live_sandbox.sandbox.counters.credits_charged == 11
     keys = {r.headers["idempotency-key"] for r in live_sandbox.sandbox.requests("POST")}
@@ -105,13 +105,15 @@ async def test_an_unreachable_api_fails_within_the_bound(tmp_path: Path) -> None
     from suno_stems_mcp.config import Settings
 
     settings = Settings(api_key=SecretStr(DEMO_KEY), base_url=f"http://127.0.0.1:{port}", output_dir=tmp_path,
-                        max_wait=2.0)
+                        max_wait=30.0)
     async with connected(settings) as client:
         started = time.monotonic()
         message = error(await client.call_tool("split_stems", SPLIT))
         took = time.monotonic() - started
-    assert "could not be reached" in message and "could not connect" in message
-    assert took < 2.0 + 3.0 + 1.0, took
+    assert f"Cannot connect to apiframe at http://127.0.0.1:{port}" in message, message
+    assert "APIFRAME_BASE_URL" in message and "Nothing was submitted or charged" in message
+    assert "get_job" not in message  # nothing was submitted, so there is no job to follow
+    assert took < 5.0, f"a refused connection took {took:.1f} s to report (it is retried only briefly)"
 
 
 async def test_an_api_that_stops_answering_cannot_hold_the_call(live_sandbox: ThreadedSandbox,
@@ -152,7 +154,7 @@ async def test_a_hostile_title_cannot_write_outside_the_output_folder(live_sandb
     saved = files_under(tmp_path)
     assert len(saved) == 4 and all(path.resolve().is_relative_to(output.resolve()) for path in saved)
     assert all(path.parent.parent == output for path in saved)
-    assert {t["file"] for t in stems["tracks"] + song["tracks"]} == {str(p) for p in saved}
+    assert {t.get("file") for t in stems["tracks"] + song["tracks"]} == {str(p) for p in saved}
 
 
 async def test_an_unwritable_output_folder_is_a_clear_error_with_the_links(live_sandbox: ThreadedSandbox,
@@ -190,7 +192,7 @@ async def test_a_body_shorter_than_its_length_is_retried_and_never_kept(live_san
     async with connected(settings_for(live_sandbox, tmp_path)) as client:
         job = ok(await client.call_tool("split_stems", SPLIT))
     for track in job["tracks"]:
-        data = Path(track["file"]).read_bytes()
+        data = Path(track.get("file")).read_bytes()
         assert len(data) == int(httpx.head(track["audio_url"]).headers["content-length"])
     assert [p.name for p in files_under(tmp_path)] == ["instrumental.wav", "vocals.wav"]
 

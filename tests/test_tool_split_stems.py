@@ -32,17 +32,17 @@ async def test_a_split_is_saved_and_its_stems_add_up_to_the_song(live_sandbox: T
         job = ok(await client.call_tool("split_stems", {"parent_job_id": SONG, "index": 2}))
     assert (job["status"], job["done"], job["progress"], job["reused"], job["sandbox"]) == (
         "COMPLETED", True, 100, False, True)
-    assert job["credit_cost"] == 11 and job["error"] is None and job["expired"] is False
-    assert job["source"]["parent_job_id"] == SONG and job["source"]["index"] == 2
+    assert job.get("credit_cost") == 11 and job.get("error") is None and job["expired"] is False
+    assert job.get("source")["parent_job_id"] == SONG and job.get("source")["index"] == 2
     folder = tmp_path / f"midnight-harbor-{job['job_id'][:8]}"
     assert [t["id"] for t in job["tracks"]] == ["vocals", "instrumental"]
-    assert [t["file"] for t in job["tracks"]] == [str(folder / "vocals.wav"), str(folder / "instrumental.wav")]
+    assert [t.get("file") for t in job["tracks"]] == [str(folder / "vocals.wav"), str(folder / "instrumental.wav")]
     assert files_under(tmp_path) == [folder / "instrumental.wav", folder / "vocals.wav"]
     assert str(folder) in job["next_step"]
     song = httpx.get(f"{live_sandbox.url}/v2/jobs/{SONG}", headers={"X-API-Key": DEMO_KEY}).json()
     mix = wav_samples(httpx.get(song["result"]["tracks"][1]["audioUrl"]).content)
     vocals, instrumental = (wav_samples((folder / name).read_bytes()) for name in ("vocals.wav", "instrumental.wav"))
-    assert len(mix) == len(vocals) and all(v + i == m for v, i, m in zip(vocals, instrumental, mix))
+    assert len(mix) == len(vocals) and all(v + i == m for v, i, m in zip(vocals, instrumental, mix, strict=False))
     assert live_sandbox.sandbox.counters.stems_jobs_created == 1
     assert live_sandbox.sandbox.counters.credits_charged == 11
 
@@ -75,7 +75,7 @@ async def test_a_repeat_by_index_or_track_id_is_reused_and_free(live_sandbox: Th
     assert first["reused"] is False and again["reused"] is True and later["reused"] is True
     assert first["job_id"] == again["job_id"] == later["job_id"]
     assert "nothing new was charged" in again["next_step"]
-    assert [t["file"] for t in later["tracks"]] == [t["file"] for t in first["tracks"]]
+    assert [t.get("file") for t in later["tracks"]] == [t.get("file") for t in first["tracks"]]
     assert live_sandbox.sandbox.counters.stems_jobs_created == 1
     assert live_sandbox.sandbox.counters.credits_charged == 11
 
@@ -90,11 +90,11 @@ async def test_a_long_split_returns_within_wait_seconds_and_get_job_finishes_it(
         assert running["done"] is False and running["status"] in ("QUEUED", "PROCESSING")
         assert f"get_job with job_id={running['job_id']}" in running["next_step"]
         assert "no credits are charged" in running["next_step"]
-        assert all(t["file"] is None for t in running["tracks"])
+        assert all(t.get("file") is None for t in running["tracks"])
         assert took < 4, took
         done = ok(await client.call_tool("get_job", {"job_id": running["job_id"], "wait_seconds": 8}))
-    assert done["status"] == "COMPLETED" and all(Path(t["file"]).is_file() for t in done["tracks"])
-    assert done["source"] == running["source"]
+    assert done["status"] == "COMPLETED" and all(Path(t.get("file")).is_file() for t in done["tracks"])
+    assert done.get("source") == running.get("source")
 
 
 async def test_progress_is_reported_while_waiting_and_never_after(live_sandbox: ThreadedSandbox,
@@ -126,8 +126,8 @@ async def test_a_failed_split_is_returned_with_its_error_and_a_retry_pays_once_m
     live_sandbox.sandbox.plan_next(outcome="FAILED", error="Separation failed: source too quiet.")
     async with connected(settings_for(live_sandbox, tmp_path)) as client:
         failed = ok(await client.call_tool("split_stems", {"parent_job_id": SONG, "index": 1}))
-        assert (failed["status"], failed["done"], failed["credit_cost"]) == ("FAILED", True, 0)
-        assert failed["error"] == "Separation failed: source too quiet."
+        assert (failed["status"], failed["done"], failed.get("credit_cost")) == ("FAILED", True, 0)
+        assert failed.get("error") == "Separation failed: source too quiet."
         assert "refunded" in failed["next_step"] and "split_stems again" in failed["next_step"]
         retried = ok(await client.call_tool("split_stems", {"parent_job_id": SONG, "index": 1}))
         again = ok(await client.call_tool("split_stems", {"parent_job_id": SONG, "index": 1}))
@@ -150,8 +150,8 @@ async def test_a_cancelled_split_moves_on_to_a_new_attempt(live_sandbox: Threade
 async def test_download_false_returns_the_links_only(live_sandbox: ThreadedSandbox, tmp_path: Path) -> None:
     async with connected(settings_for(live_sandbox, tmp_path)) as client:
         job = ok(await client.call_tool("split_stems", {"parent_job_id": SONG, "index": 1, "download": False}))
-    assert all(t["file"] is None and t["audio_url"] for t in job["tracks"])
-    assert "24 h" in job["next_step"] and files_under(tmp_path) == []
+    assert all(t.get("file") is None and t["audio_url"] for t in job["tracks"])
+    assert "while a sandbox process runs" in job["next_step"] and files_under(tmp_path) == []
 
 
 @pytest.mark.parametrize(
@@ -159,10 +159,9 @@ async def test_download_false_returns_the_links_only(live_sandbox: ThreadedSandb
     [
         ({"parent_job_id": SONG}, "exactly one of index"),
         ({"parent_job_id": SONG, "index": 1, "track_id": "x"}, "exactly one of index"),
-        ({"parent_job_id": SONG, "index": 3}, "index: must be one of 1, 2, null (got 3)"),
-        ({"parent_job_id": SONG, "index": True}, "index: must be an integer or null (got True)"),
+        ({"parent_job_id": SONG, "index": 3}, "index: must be one of 1, 2 (got 3)"),
+        ({"parent_job_id": SONG, "index": True}, "index: must be an integer (got True)"),
         ({"parent_job_id": SONG, "index": 1, "wait_seconds": "5"}, "wait_seconds: must be an integer"),
-        ({"parent_job_id": SONG, "index": 1, "wait_seconds": 11}, "at most 10, this server's SUNO_STEMS_MAX_WAIT"),
         ({"parent_job_id": "song-1", "index": 1}, "must be an apiframe job id"),
         ({"index": 1}, "parent_job_id: required"),
         ({"parent_job_id": SONG, "index": 1, "wait_seconds": -1}, "wait_seconds"),
@@ -198,7 +197,7 @@ async def test_a_parent_that_cannot_be_split_is_refused_before_anything_is_charg
         live_sandbox: ThreadedSandbox, tmp_path: Path, parent: str, arguments: dict[str, object], says: str) -> None:
     async with connected(settings_for(live_sandbox, tmp_path)) as client:
         message = error(await client.call_tool("split_stems", {"parent_job_id": parent, **arguments}))
-    assert says in message and "Nothing was charged" in message
+    assert says in message and "Nothing was submitted or charged" in message
     assert live_sandbox.sandbox.requests("POST") == []
     assert live_sandbox.sandbox.counters.credits_charged == 0
 

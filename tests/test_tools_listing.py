@@ -80,15 +80,49 @@ async def test_input_schemas_refuse_unknown_properties(live_sandbox: ThreadedSan
         "list_tracks": False, "split_stems": False, "get_job": False}
 
 
-@pytest.mark.parametrize(("max_wait", "split_default"), [(10.0, 10), (45.0, 40)])
-async def test_wait_seconds_advertises_the_servers_max_wait(live_sandbox: ThreadedSandbox, tmp_path: Path,
-                                                            max_wait: float, split_default: int) -> None:
-    tools = await listed(live_sandbox, tmp_path, max_wait=max_wait)
-    split = tools["split_stems"].input_schema["properties"]["wait_seconds"]
-    get = tools["get_job"].input_schema["properties"]["wait_seconds"]
-    assert (split["maximum"], split["default"], split["minimum"]) == (int(max_wait), split_default, 0)
-    assert (get["maximum"], get["default"], get["minimum"]) == (int(max_wait), 0, 0)
+async def test_wait_seconds_is_any_wait_the_server_then_bounds(live_sandbox: ThreadedSandbox, tmp_path: Path) -> None:
+    tools = await listed(live_sandbox, tmp_path, max_wait=10.0)
+    for name in ("split_stems", "get_job"):
+        wait = tools[name].input_schema["properties"]["wait_seconds"]
+        assert wait == {"description": wait["description"], "minimum": 0, "type": "integer"}, name
     assert "wait_seconds" not in tools["list_tracks"].input_schema["properties"]
+
+
+def portability_problems(schema: Any, where: str = "") -> list[str]:
+    """What schema converters (OpenAI strict, Gemini, LangChain, mcp-use, smolagents) mangle."""
+    found: list[str] = []
+    if isinstance(schema, dict):
+        if isinstance(schema.get("type"), list):
+            found.append(f"{where}: a type list {schema['type']}")
+        if "anyOf" in schema or "oneOf" in schema:
+            found.append(f"{where}: a union")
+        if "enum" in schema and len({type(v) for v in schema["enum"]}) != 1:
+            found.append(f"{where}: an enum of mixed types {schema['enum']}")
+        for key, value in schema.items():
+            found += portability_problems(value, f"{where}/{key}")
+    elif isinstance(schema, list):
+        for n, item in enumerate(schema):
+            found += portability_problems(item, f"{where}/{n}")
+    return found
+
+
+async def test_input_schemas_travel_through_every_converter(live_sandbox: ThreadedSandbox, tmp_path: Path) -> None:
+    tools = await listed(live_sandbox, tmp_path)
+    assert [p for name, tool in tools.items() for p in portability_problems(tool.input_schema, name)] == []
+    assert {name: tool.input_schema.get("required", []) for name, tool in tools.items()} == {
+        "list_tracks": [], "split_stems": ["parent_job_id"], "get_job": ["job_id"]}
+
+
+@pytest.mark.parametrize(("name", "arguments"), [
+    ("list_tracks", {"job_id": None, "limit": None, "cursor": None}),
+    ("get_job", {"job_id": SEEDED_STEMS, "wait_seconds": None, "download": None}),
+    ("split_stems", {"parent_job_id": SONG, "index": 1, "track_id": None, "wait_seconds": None, "download": None,
+                     "webhook_url": None, "webhook_events": None}),
+])
+async def test_an_explicit_null_means_not_given(live_sandbox: ThreadedSandbox, tmp_path: Path, name: str,
+                                                arguments: dict[str, Any]) -> None:
+    async with connected(settings_for(live_sandbox, tmp_path)) as client:
+        ok(await client.call_tool(name, arguments))
 
 
 async def test_schemas_carry_no_pydantic_titles_but_keep_a_property_named_title(live_sandbox: ThreadedSandbox,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -25,7 +26,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 class Settings:
     api_key: SecretStr | None = None
     base_url: str = DEFAULT_BASE_URL
-    output_dir: Path = Path(DEFAULT_OUTPUT_DIR).expanduser()
+    output_dir: Path = Path(DEFAULT_OUTPUT_DIR).expanduser()  # noqa: RUF009 - a constant, computed once
     download: bool = True
     max_wait: float = DEFAULT_MAX_WAIT
     http_token: SecretStr | None = None
@@ -56,8 +57,25 @@ class Settings:
             log_level=_log_level(env.get("SUNO_STEMS_LOG_LEVEL", "").strip()),
         )
 
+    @property
+    def loopback_cdn_allowed(self) -> bool:
+        """Audio may come over plain http from this machine: only from a sandbox (the embedded one, or one the
+        person started and pointed APIFRAME_BASE_URL at)."""
+        return self.sandbox or _is_loopback(urlsplit(self.base_url).hostname)
+
     def with_changes(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host in (None, ""):
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:

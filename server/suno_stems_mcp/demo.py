@@ -1,8 +1,9 @@
 """`suno-stems-mcp demo`: the whole job, end to end, the way an assistant does it.
 
-It starts `suno-stems-mcp --sandbox` as a subprocess (the installed command, never a file of the current folder), talks to it with the official MCP client over stdio,
-and goes list_tracks -> split_stems (showing progress) -> get_job, then shows the files on disk. The
-sandbox is the built-in apiframe emulator: no key, no network, no credits.
+It starts `suno-stems-mcp --sandbox` as a subprocess (the installed command, never a file of the current
+folder), talks to it with the official MCP client over stdio, and goes list_tracks -> split_stems (showing
+progress) -> get_job, then shows the files on disk. The sandbox is the built-in apiframe emulator: no key, no
+network, no credits.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from . import __version__
 from .cli import own_command
+from .vocabulary import SPLIT_PRICE
+
+
+FOLLOW_UP_CALLS = 60
+"""A client that allows only short calls needs several get_job calls for one split; this many is plenty."""
 
 
 def _say(line: str = "") -> None:
@@ -64,20 +70,20 @@ async def _run(output: Path, server_log: Path) -> None:
             listing = _call_result(await client.call_tool("list_tracks", {"limit": 5}))
             for track in listing["tracks"]:
                 mark = "" if track["splittable"] else "   (a stems result: not splittable)"
-                _say(f"   {track['title'] or 'untitled':<20} job {track['job_id'][:8]}…  track {track['index']}  "
-                     f"{track['duration'] or 0:.0f} s{mark}")
+                _say(f"   {track.get('title') or 'untitled':<20} job {track['job_id'][:8]}…  track {track['index']}  "
+                     f"{track.get('duration') or 0:.0f} s{mark}")
             choice = next(t for t in listing["tracks"] if t["splittable"])
             _say()
 
-            _say(f"2. split_stems: splitting track {choice['index']} of “{choice['title']}” (11 credits; free here)")
+            _say(f"2. split_stems: splitting track {choice['index']} of “{choice.get('title')}” ({SPLIT_PRICE} credits; free here)")
             last = [-1.0]
 
             live = sys.stdout.isatty()
 
-            async def progress(value: float, total: float | None, message: str | None) -> None:
-                if value != last[0]:
-                    last[0] = value
-                    line = f"   {_bar(value)} {value:5.1f}%  {message or ''}"
+            async def progress(progress: float, total: float | None, message: str | None) -> None:
+                if progress != last[0]:
+                    last[0] = progress
+                    line = f"   {_bar(progress)} {progress:5.1f}%  {message or ''}"
                     print(f"\r{line:<72}" if live else line, end="" if live else "\n", flush=True)
 
             started = time.monotonic()
@@ -89,21 +95,27 @@ async def _run(output: Path, server_log: Path) -> None:
             _say(f"   job {job['job_id']} is {job['status']} after {time.monotonic() - started:.1f} s")
             _say()
 
-            _say("3. get_job: the job as an assistant would check it later (free; saved files are not re-fetched)")
+            _say("3. get_job: followed as an assistant follows next_step, until the job is done (free; saved files "
+                 "are not re-fetched)")
             job = _call_result(await client.call_tool(
                 "get_job", {"job_id": job["job_id"], "wait_seconds": 40}, progress_callback=progress))
+            for _ in range(FOLLOW_UP_CALLS):
+                if job["done"] and "continue saving" not in job["next_step"]:
+                    break
+                job = _call_result(await client.call_tool(
+                    "get_job", {"job_id": job["job_id"], "wait_seconds": 40}, progress_callback=progress))
             if live and job["status"] != "COMPLETED":
                 print(flush=True)
-            _say(f"   status {job['status']}, progress {job['progress']}%, credits {job['credit_cost']}, "
+            _say(f"   status {job['status']}, progress {job.get('progress')}%, credits {job.get('credit_cost')}, "
                  f"reused {str(job['reused']).lower()}, sandbox {str(job['sandbox']).lower()}")
             _say(f"   next_step: {job['next_step']}")
             _say()
             if job["status"] != "COMPLETED":
-                raise RuntimeError(f"the split ended {job['status']}: {job['error']}")
+                raise RuntimeError(f"the split ended {job['status']}: {job.get('error')}")
 
             _say("4. The stems, on disk:")
             for track in job["tracks"]:
-                path = Path(track["file"]) if track["file"] else None
+                path = Path(track.get("file")) if track.get("file") else None
                 if path is None or not path.is_file():
                     raise RuntimeError(f"the {track['id']} file was not saved")
                 _say(f"   {track['id']:<13} {path}")
@@ -122,7 +134,7 @@ def run_demo(output_dir: str | None = None) -> int:
     _say()
     try:
         anyio.run(_run, output, server_log)
-    except Exception as problem:  # noqa: BLE001 - the demo reports any failure in plain words
+    except Exception as problem:
         _say()
         _say(f"The demo failed: {problem}")
         log = server_log.read_text(errors="replace") if server_log.exists() else ""

@@ -6,6 +6,7 @@ For operators of a long-running HTTP server, and for the soak test, which checks
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -24,10 +25,8 @@ def status_line() -> str:
     try:
         targets = []
         for fd in os.listdir("/proc/self/fd"):
-            try:
+            with contextlib.suppress(OSError):
                 targets.append(os.readlink(f"/proc/self/fd/{fd}"))
-            except OSError:
-                pass
         sockets = sum(target.startswith("socket:") for target in targets)
         files = len(targets) - sockets
     except OSError:

@@ -17,9 +17,9 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .mcp_server import StemsServer
 from .config import Settings
 from .diagnostics import install_status_signal
+from .mcp_server import StemsServer
 from .net import bind_tcp, is_loopback_host, uvicorn_config
 
 log = logging.getLogger(__name__)

@@ -1,9 +1,10 @@
-"""The MCP server: its tools, its lifespan (one connection pool; the embedded sandbox in sandbox mode), and
-argument errors rewritten into sentences a model can act on."""
+"""The MCP server: its tools as published, one argument check in front of them, no bare errors, and its
+lifespan (one connection pool; the embedded sandbox in sandbox mode)."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,50 +13,66 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
-from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, InputRequiredResult
+from mcp_types import Tool as PublishedTool
 from pydantic import SecretStr, ValidationError
 
-from .tools import build_tools
-
 from . import __version__
-from .tools.arguments import ArgumentCheck, explain
 from .config import DEFAULT_BASE_URL, Settings
-from .errors import InvalidArguments
 from .core.runtime import Runtime
+from .errors import StemsError
+from .tools import build_tools, published
+from .tools.arguments import ArgumentCheck, invalid
+from .tools.context import client_of
+from .vocabulary import SPLIT_PRICE
 
 log = logging.getLogger(__name__)
 
 INSTRUCTIONS = (
     "Splits Suno songs made through apiframe into a vocals stem and an instrumental stem. Usual flow: "
-    "list_tracks -> split_stems (11 credits; repeats are free) -> get_job if the split was still running. "
-    "Results carry next_step: follow it."
+    f"list_tracks -> split_stems ({SPLIT_PRICE} credits; repeats are free) -> get_job if the split was still "
+    "running. Results carry next_step: follow it."
 )
 
 
 class StemsServer(MCPServer[Runtime]):
-    """Arguments are held to the advertised inputSchema (server.arguments) before the SDK's lenient conversion."""
+    def __init__(self, *args: Any, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(*args, tools=build_tools(), **kwargs)
+        self._published = published()
+        self._arguments = ArgumentCheck({tool.name: tool.input_schema for tool in self._published}, settings)
 
-    def __init__(self, *args: Any, tools: list[Tool], **kwargs: Any) -> None:
-        super().__init__(*args, tools=tools, **kwargs)
-        self._arguments = ArgumentCheck({tool.name: tool.parameters for tool in tools})
+    async def list_tools(self) -> list[PublishedTool]:
+        return list(self._published)
 
     async def call_tool(self, name: str, arguments: dict[str, Any],
                         context: Context[Runtime, Any] | None = None) -> CallToolResult | InputRequiredResult:
-        arguments = self._arguments.decoded(name, arguments)
-        problems = self._arguments.problems(name, arguments)
-        if problems:
-            raise InvalidArguments(f"Invalid arguments for {name}: {'; '.join(problems)}. "
-                                   "Fix them and call again; nothing was sent.")
+        arguments = self._arguments.checked(name, arguments)
+        started = time.monotonic()
         try:
             return await super().call_tool(name, arguments, context)
-        except UnexpectedToolError:
+        except anyio.get_cancelled_exc_class():
+            if context is not None:  # the client gave up on this call: its limit is no longer than this
+                elapsed = time.monotonic() - started
+                context.request_context.lifespan_context.memory.cut_after(client_of(context)[1], elapsed)
+                log.info("%s was cancelled by the client after %.1f s; later calls stay under that", name, elapsed)
             raise
+        except UnexpectedToolError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, StemsError):
+                raise cause from None
+            log.error("%s failed unexpectedly", name, exc_info=cause)
+            raise StemsError(
+                f"{name} failed because of an unexpected problem on this server ({type(cause).__name__}). Nothing "
+                "new was charged by this call; try it again, and if it keeps failing, report it with the server's "
+                "log.") from None
         except ToolError as exc:
-            if isinstance(exc.__cause__, ValidationError):
-                raise InvalidArguments(explain(name, exc.__cause__)) from exc.__cause__
+            if isinstance(exc.__cause__, StemsError):  # one message shape: ours, without the SDK's prefix
+                raise exc.__cause__ from None
+            if isinstance(exc.__cause__, ValidationError):  # only if the SDK is stricter than the published schema
+                problems = [f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}"
+                            for e in exc.__cause__.errors(include_url=False)]
+                raise invalid(name, problems) from None
             raise
-
 
 
 def build_server(settings: Settings) -> StemsServer:
@@ -93,6 +110,6 @@ def build_server(settings: Settings) -> StemsServer:
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        tools=build_tools(settings.max_wait),
-        log_level=settings.log_level,  # type: ignore[arg-type]
+        settings=settings,
+        log_level=settings.log_level,
     )

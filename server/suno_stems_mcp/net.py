@@ -7,9 +7,10 @@ import ipaddress
 import socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import uvicorn
+if TYPE_CHECKING:  # imported on first use: the stdio server never needs it
+    import uvicorn
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -40,6 +41,8 @@ def bind_tcp(host: str, port: int) -> socket.socket:
 
 
 def uvicorn_config(app: Any, sock: socket.socket, **overrides: Any) -> uvicorn.Config:
+    import uvicorn
+
     host, port = sock.getsockname()[:2]
     values: dict[str, Any] = {
         "host": host,
@@ -62,6 +65,8 @@ class UvicornThread:
         self._socket = bind_tcp(host, port)
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://{host if ':' not in host else f'[{host}]'}:{self.port}"
+        import uvicorn
+
         self._server = uvicorn.Server(uvicorn_config(app, self._socket, **config))
         self._thread = threading.Thread(target=self._run, name=f"uvicorn:{self.port}", daemon=True)
 

@@ -7,9 +7,9 @@ import sys
 import anyio
 
 from . import logs
-from .mcp_server import build_server
 from .config import Settings, Transport
 from .errors import SettingsError
+from .mcp_server import build_server
 
 
 def serve(*, transport: Transport, host: str, port: int, sandbox_flag: bool) -> int:

@@ -1,5 +1,9 @@
 """The apiframe HTTP client: one shared `httpx.AsyncClient`, the key only in `X-API-Key`, retries that never
-outlive the tool call's deadline, and every error answer turned into a `StemsError` a person can act on."""
+outlive the tool call's deadline, and every error answer turned into a `StemsError` a person can act on.
+
+It owns the wire format both ways: it builds each request body and reads each answer into a model. Answers
+are size-capped, and every text apiframe sends back is scrubbed of the key before anything else sees it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import math
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -25,8 +30,14 @@ from ..errors import (
     RateLimited,
     Rejected,
 )
-from .models import ApiJob, ApiJobPage, Submission
+from ..redaction import Redactor
+from .models import ApiJob, ApiJobPage, Submission, Webhook
 from .retry import RetryPolicy, is_retryable_status, parse_retry_after
+
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+"""The largest answer read: a page of 50 jobs is about 100 kB."""
+CONNECT_ATTEMPTS = 3
+"""A refused connection or an unknown host is tried this often, quickly: waiting longer does not fix a wrong URL."""
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +45,12 @@ log = logging.getLogger(__name__)
 class _Unusable(Exception):
     """An answer worth retrying: a network failure, a timeout, a 5xx, or a body that cannot be read."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, retry_after: float | None = None, *, unreachable: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.unreachable = unreachable
+        """No connection could be made: nothing was sent."""
 
 
 class ApiframeClient:
@@ -53,12 +66,18 @@ class ApiframeClient:
         self._base_url = base_url.rstrip("/")
         self._key = api_key
         self._policy = policy or RetryPolicy()
+        self._redactor = Redactor([api_key.get_secret_value()])
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
 
     # the calls ------------------------------------------------------------------------------------------
 
     async def get_job(self, job_id: str, deadline: Deadline) -> ApiJob:
-        body, _ = await self._call("GET", f"/v2/jobs/{job_id}", deadline=deadline, job_id=job_id)
-        return self._parse(ApiJob, body)
+        body, response = await self._call("GET", f"/v2/jobs/{job_id}", deadline=deadline, job_id=job_id)
+        job: ApiJob = self._parse(ApiJob, body, job_id)
+        return job.model_copy(update={"server_time": _server_time(response)})
 
     async def list_jobs(
         self, *, deadline: Deadline, model: str | None = None, status: str | None = None, limit: int = 20,
@@ -69,10 +88,15 @@ class ApiframeClient:
         body, _ = await self._call("GET", "/v2/jobs", params=params, deadline=deadline)
         return self._parse(ApiJobPage, body)
 
-    async def submit_stems(self, body: Mapping[str, Any], *, idempotency_key: str, deadline: Deadline) -> Submission:
+    async def submit_stems(self, parent_job_id: str, track_id: str, webhook: Webhook | None, *,
+                           idempotency_key: str, deadline: Deadline) -> Submission:
         """POST the split. Retried like a GET: the idempotency key makes a repeat return the same job."""
+        body: dict[str, Any] = {"parentJobId": parent_job_id, "action": "stems", "trackId": track_id}
+        if webhook is not None:
+            body["webhookUrl"] = webhook.url
+            body["webhookEvents"] = list(webhook.events)
         answer, response = await self._call(
-            "POST", "/v2/music/suno/action", json_body=dict(body), deadline=deadline,
+            "POST", "/v2/music/suno/action", json_body=body, deadline=deadline,
             headers={"Idempotency-Key": idempotency_key},
         )
         submission = self._parse(Submission, answer)
@@ -80,14 +104,15 @@ class ApiframeClient:
 
     # the machinery --------------------------------------------------------------------------------------
 
-    def _parse(self, model: Any, body: Any) -> Any:
+    def _parse(self, model: Any, body: Any, job_id: str | None = None) -> Any:
         try:
             return model.model_validate(body)
-        except ValidationError as exc:
+        except (ValidationError, RecursionError) as exc:
+            problems = f"{exc.error_count()} problem(s)" if isinstance(exc, ValidationError) else "nested too deeply"
+            about = f" about job {job_id}" if job_id else ""
             raise ApiUnavailable(
-                f"apiframe answered with data this server cannot read ({exc.error_count()} problem(s)); "
-                "try again in a moment."
-            ) from None
+                f"apiframe answered{about} with data this server cannot read ({problems}); try again in a moment.",
+                job_id=job_id) from None
 
     async def _call(
         self,
@@ -102,6 +127,7 @@ class ApiframeClient:
     ) -> tuple[Any, httpx.Response]:
         attempt = 0
         reason = "no attempt was made"
+        unreachable = 0
         while True:
             remaining = deadline.remaining()
             if remaining <= 0.05:
@@ -113,6 +139,12 @@ class ApiframeClient:
             except _Unusable as problem:
                 reason = problem.reason
                 wait = problem.retry_after
+                unreachable = unreachable + 1 if problem.unreachable else 0
+                if unreachable >= CONNECT_ATTEMPTS:
+                    raise self._unreachable(reason, method) from None
+                if problem.unreachable:
+                    await anyio.sleep(min(0.2 * unreachable, deadline.remaining()))
+                    continue
                 if wait is not None and wait > deadline.remaining():
                     raise RateLimited(
                         f"apiframe is rate limiting this key and asks to wait {math.ceil(wait)} s, longer than this "
@@ -145,38 +177,60 @@ class ApiframeClient:
         request_headers.update(headers or {})
         try:
             with anyio.fail_after(budget):  # also bounds what socket timeouts cannot: a slow drip of bytes
-                response = await self._http.request(
-                    method, self._base_url + path, params=params, json=json_body, headers=request_headers,
-                    timeout=timeout, follow_redirects=False,
-                )
+                request = self._http.build_request(method, self._base_url + path, params=params, json=json_body,
+                                                   headers=request_headers, timeout=timeout)
+                response = await self._http.send(request, stream=True, follow_redirects=False)
+                try:
+                    content = await _read_capped(response)
+                finally:
+                    await response.aclose()
         except TimeoutError:
             raise _Unusable(f"no answer within {budget:.0f} s") from None
         except httpx.TimeoutException:
             raise _Unusable(f"no answer within {budget:.0f} s") from None
+        except (httpx.ConnectError, httpx.UnsupportedProtocol) as exc:
+            raise _Unusable(_network_reason(exc), unreachable=True) from None
         except httpx.HTTPError as exc:
             raise _Unusable(_network_reason(exc)) from None
+        except _TooLarge:
+            raise ApiUnavailable(
+                f"apiframe sent an answer larger than {MAX_ANSWER_BYTES // (1024 * 1024)} MB"
+                + (f" about job {job_id}" if job_id else "") + ", which this server does not read. Try again later."
+                + (f" The job is {job_id}: nothing is lost." if job_id else ""), job_id=job_id) from None
         status = response.status_code
         if 200 <= status < 300:
             try:
-                return json.loads(response.content), response
-            except ValueError:
+                return json.loads(self._redactor.scrub(content.decode("utf-8", errors="replace"))), response
+            except (ValueError, RecursionError):
                 raise _Unusable(f"an unreadable answer (HTTP {status}, not JSON)") from None
         if is_retryable_status(status):
             retry_after = parse_retry_after(response.headers.get("retry-after")) if status == 429 else None
-            raise _Unusable(self._redact(f"HTTP {status}{_detail(response)}"), retry_after)
-        raise self._error(response, job_id)
+            raise _Unusable(self._redact(f"HTTP {status}{_detail(content)}"), retry_after)
+        raise self._error(response, content, job_id)
 
     def _gave_up(self, reason: str, attempts: int, job_id: str | None) -> ApiUnavailable:
-        where = f"Job {job_id} is safe: call get_job with job_id={job_id} in a minute." if job_id else (
-            "Try again in a minute; repeating the same request is safe.")
+        about = f" while reading job {job_id}" if job_id else ""
         return ApiUnavailable(
-            f"apiframe could not be reached usably ({reason}, after {attempts} attempt(s)). {where}",
+            f"apiframe could not be reached usably{about} ({reason}, after {attempts} attempt(s)). Try again in a "
+            "minute; repeating the same request is safe.",
             job_id=job_id,
         )
 
-    def _error(self, response: httpx.Response, job_id: str | None) -> ApiError:
+    def _unreachable(self, reason: str, method: str) -> ApiUnavailable:
+        sent = " Nothing was submitted." if method == "POST" else ""
+        return ApiUnavailable(
+            f"Cannot connect to apiframe at {self._base_url} ({reason}).{sent} Check APIFRAME_BASE_URL (leave it "
+            "unset for https://api.apiframe.ai) and this machine's network, then try again.")
+
+    def _error(self, response: httpx.Response, content: bytes, job_id: str | None) -> ApiError:
         status = response.status_code
-        body = _json_or_none(response)
+        body = _json_or_none(content)
+        if 300 <= status < 400:
+            target = urlsplit(response.headers.get("location", "")).hostname or "another address"
+            return Rejected(
+                f"apiframe answered with a redirect (HTTP {status} to {self._redact(target)}), which this server "
+                f"does not follow for API calls. Check APIFRAME_BASE_URL (now {self._base_url}).",
+                status=status, job_id=job_id)
         text = self._redact(_message(body) or response.reason_phrase or "no reason given")
         if status == 401:
             hint = "" if self._key.get_secret_value().startswith("afk_") else " (apiframe keys start with afk_)"
@@ -208,13 +262,30 @@ class ApiframeClient:
             status=status, job_id=job_id)
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._key.get_secret_value(), "[redacted]")
+        return self._redactor.scrub(text)
 
 
-def _json_or_none(response: httpx.Response) -> Any:
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+        raise _TooLarge
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_or_none(content: bytes) -> Any:
     try:
-        return json.loads(response.content)
-    except ValueError:
+        return json.loads(content)
+    except (ValueError, RecursionError):
         return None
 
 
@@ -227,8 +298,8 @@ def _message(body: Any) -> str | None:
     return None
 
 
-def _detail(response: httpx.Response) -> str:
-    message = _message(_json_or_none(response))
+def _detail(content: bytes) -> str:
+    message = _message(_json_or_none(content))
     return f" {message}" if message else ""
 
 
@@ -239,7 +310,9 @@ def _int(body: Any, field: str) -> int | None:
 
 def _network_reason(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.ConnectError):
-        return "could not connect"
+        return "connection refused or host not found"
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return "not an http(s) address"
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the connection broke off"
     return f"a network error ({type(exc).__name__})"

@@ -1,17 +1,16 @@
 """What the tools share for the life of one server process: settings, one HTTP connection pool, the
-apiframe client, the downloader, and what this process itself has submitted."""
+apiframe client, the downloader, and what this process remembers."""
 
 from __future__ import annotations
 
 import platform
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..config import Settings
 from ..errors import MissingKey
-from .waiting import PollSchedule
+from .memory import Memory
 
 if TYPE_CHECKING:  # imported on first use: the server's first answer does not need them
     import httpx
@@ -20,73 +19,22 @@ if TYPE_CHECKING:  # imported on first use: the server's first answer does not n
     from ..downloader import Downloader
 
 
-
 def user_agent() -> str:
     import httpx
 
     return f"suno-stems-mcp/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
 
+
 MAX_CONNECTIONS = 100
 MAX_KEEPALIVE = MAX_CONNECTIONS  # reconnecting means a new TCP + TLS handshake with apiframe
-MEMORY_ITEMS = 10_000
-"""How many submissions a process remembers: enough for any session, bounded for a server that runs for months."""
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class Recent(Generic[K, V]):
-    """A mapping that forgets its oldest entries beyond `limit`."""
-
-    def __init__(self, limit: int = MEMORY_ITEMS) -> None:
-        self._items: OrderedDict[K, V] = OrderedDict()
-        self._limit = limit
-
-    def get(self, key: K) -> V | None:
-        return self._items.get(key)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._items
-
-    def __setitem__(self, key: K, value: V) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self._limit:
-            self._items.popitem(last=False)
-
-    def setdefault(self, key: K, value: V) -> V:
-        if key not in self._items:
-            self[key] = value
-        return self._items[key]
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-@dataclass(frozen=True)
-class SplitSource:
-    """The track a stems job was made from, remembered so its files can be named after the song."""
-
-    parent_job_id: str
-    index: int | None
-    track_id: str | None
-    title: str | None
 
 
 @dataclass
 class Runtime:
     settings: Settings
+    memory: Memory = field(default_factory=Memory, init=False)
     _http: httpx.AsyncClient | None = field(default=None, init=False)
     _downloader: Downloader | None = field(default=None, init=False)
-    sources: Recent[str, SplitSource] = field(default_factory=Recent, init=False)
-    """stems job id → the track it split (from this process's own submissions)."""
-    submitted_keys: Recent[str, bool] = field(default_factory=Recent, init=False)
-    """Idempotency keys this process has already had answered: a repeat is a reuse."""
-    schedules: Recent[str, PollSchedule] = field(default_factory=lambda: Recent(1000), init=False)
-    """Each job's poll schedule, so a get_job continues where split_stems left off."""
-
-    def schedule_for(self, job_id: str) -> PollSchedule:
-        return self.schedules.setdefault(job_id, PollSchedule())
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -115,7 +63,7 @@ class Runtime:
             from ..downloader import Downloader
 
             self._downloader = Downloader(self.settings.output_dir, user_agent=user_agent(),
-                                          allow_loopback_http=self.settings.sandbox)
+                                          allow_loopback_http=self.settings.loopback_cdn_allowed)
         return self._downloader
 
     async def aclose(self) -> None:

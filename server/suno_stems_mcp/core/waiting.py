@@ -6,7 +6,8 @@ reports rising progress, its rate gives an estimate of when it will finish:
   instead of up to 5 s late;
 - while the estimate keeps coming true (each look finds the progress it predicted), looks far from the end
   may stretch to 10 s, which pays for the precise last look; a prediction that misses falls back to the cap;
-- a call that cannot see the end before its deadline returns without a last, pointless look.
+- a call that cannot see the end before its deadline holds its wait anyway (reporting progress) and looks
+  once more at its end: an answer at once would only make the caller ask again.
 The schedule belongs to the job, not the call, so a get_job that continues a split_stems picks up where it
 left off instead of starting over.
 """
@@ -22,6 +23,7 @@ import anyio
 
 from ..apiframe import ApiJob
 from ..deadline import Deadline
+from ..vocabulary import JobStatus
 
 if TYPE_CHECKING:
     from ..apiframe.client import ApiframeClient
@@ -29,20 +31,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OnUpdate = Callable[[ApiJob], Awaitable[None]]
+RUNNING = (JobStatus.QUEUED, JobStatus.PROCESSING)
 
 
 class PollSchedule:
     def __init__(self, first: float = 2.0, factor: float = 1.5, cap: float = 5.0, stretch: float = 10.0,
-                 floor: float = 0.5, close: float = 1.0, margin: float = 0.25, tolerance: float = 4.0) -> None:
+                 floor: float = 0.5, closing_step: float = 1.0, margin: float = 0.25, tolerance: float = 4.0) -> None:
         self.first, self.factor, self.cap, self.stretch = first, factor, cap, stretch
-        self.floor, self.close, self.margin, self.tolerance = floor, close, margin, tolerance
+        self.floor, self.closing_step, self.margin, self.tolerance = floor, closing_step, margin, tolerance
         self._plain = first
         self._start: tuple[float, int] | None = None
         self._last: tuple[float, int] | None = None
         self._trusted = False
 
     def observe(self, at: float, job: ApiJob) -> None:
-        if job.status != "PROCESSING" or job.progress is None:
+        if job.state is not JobStatus.PROCESSING or job.progress is None:
             return
         predicted = self.progress_at(at)
         self._trusted = predicted is not None and abs(predicted - job.progress) <= self.tolerance
@@ -92,7 +95,7 @@ class PollSchedule:
                 return max(self.floor, min(longest, until - min(longest, until / 2)))
             return max(self.floor, until)
         if now <= latest + self.cap:
-            return max(self.floor, min(self.close, (latest - earliest) / 4))  # closing in on the end
+            return max(self.floor, min(self.closing_step, (latest - earliest) / 4))  # closing in on the end
         return plain  # well past the estimate: it was wrong, so fall back to the plain schedule
 
     def next_look(self, now: float, left: float) -> float | None:
@@ -118,14 +121,19 @@ async def wait_for(
     on_update: OnUpdate,
     schedule: PollSchedule | None = None,
 ) -> ApiJob:
-    """Poll until the job is final or `until` passes; each request is bounded by the call's deadline."""
+    """Poll until the job is final (or in a status this server does not know: nothing to wait for) or `until`
+    passes, holding the whole wait even when the job cannot end within it (an instant answer makes a model
+    spend its turns); each request is bounded by the call's deadline."""
     schedule = schedule or PollSchedule()
     schedule.observe(time.monotonic(), job)
     await on_update(job)
-    while not job.done:
-        delay = schedule.next_look(time.monotonic(), until.remaining())
+    while job.state in RUNNING:
+        left = until.remaining()
+        delay = schedule.next_look(time.monotonic(), left)
         if delay is None:
-            break
+            if left <= 0:
+                break
+            delay = left  # it cannot end in time: hold the wait anyway, so a caller does not spin through its turns
         await anyio.sleep(delay)
         job = await client.get_job(job.id, call)
         schedule.observe(time.monotonic(), job)

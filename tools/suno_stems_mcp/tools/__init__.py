@@ -1,91 +1,62 @@
-"""The MCP tools: list_tracks, split_stems and get_job, registered with their annotations.
-
-Their schemas are trimmed of what a model does not need (pydantic's generated titles), unknown
-arguments are refused, and `wait_seconds` advertises the server's actual limit.
-"""
+"""The MCP tools: list_tracks, split_stems and get_job. Each is a thin adapter over a use case in
+suno_stems_mcp.core; its docstring is its description and its return annotation its output schema.
+`build_tools` registers them with their annotations; `published` is how `tools/list` shows them."""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver.tools import Tool
+from mcp_types import Tool as PublishedTool
 from mcp_types import ToolAnnotations
+from pydantic import BaseModel
 
+from suno_stems_mcp.core.results import Job, TrackList
+from suno_stems_mcp.vocabulary import SPLIT_PRICE
+
+from .catalog import input_schema, output_schema
 from .get_job import get_job
 from .list_tracks import list_tracks
 from .split_stems import split_stems
 
-TOOL_NAMES = ("list_tracks", "split_stems", "get_job")
+_READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
+_SPLITS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 
 
-def build_tools(max_wait: float) -> list[Tool]:
-    read_only = {"read_only_hint": True, "destructive_hint": False, "idempotent_hint": True, "open_world_hint": True}
-    tools = [
-        Tool.from_function(list_tracks, title="List Suno tracks", description=describe(list_tracks),
-                           annotations=ToolAnnotations(**read_only)),
-        Tool.from_function(
-            split_stems,
-            title="Split a Suno track into stems",
-            description=describe(split_stems),
-            annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
-                                        open_world_hint=True),
-        ),
-        Tool.from_function(get_job, title="Check a job", description=describe(get_job),
-                           annotations=ToolAnnotations(**read_only)),
-    ]
-    for tool in tools:
-        tool.parameters = _strict(_compact(tool.parameters))
-        wait = tool.parameters["properties"].get("wait_seconds")
-        if wait is not None:
-            wait["maximum"] = int(max_wait)
-            wait["default"] = min(wait["default"], int(max_wait))
-        if tool.fn_metadata.output_schema is not None:
-            output = _compact(tool.fn_metadata.output_schema, output=True)
-            output.pop("description", None)
-            tool.fn_metadata.output_schema = output
-    return tools
+@dataclass(frozen=True)
+class _Spec:
+    fn: Callable[..., Any]
+    title: str
+    annotations: ToolAnnotations
+    returns: type[BaseModel]
+
+
+SPECS = (
+    _Spec(list_tracks, "List Suno tracks", _READ_ONLY, TrackList),
+    _Spec(split_stems, "Split a Suno track into stems", _SPLITS, Job),
+    _Spec(get_job, "Check a job", _READ_ONLY, Job),
+)
+TOOL_NAMES = tuple(spec.fn.__name__ for spec in SPECS)
 
 
 def describe(fn: Callable[..., Any]) -> str:
-    """A tool's description: its docstring as one line (indentation would be paid for in every conversation)."""
-    return " ".join(inspect.cleandoc(fn.__doc__ or "").split())
+    """A tool's description: its docstring as one line (indentation would be paid for in every conversation),
+    with the price filled in from the one place it is named."""
+    return " ".join(inspect.cleandoc(fn.__doc__ or "").split()).replace("{price}", str(SPLIT_PRICE))
 
 
-def _strict(schema: dict[str, Any]) -> dict[str, Any]:
-    return {**schema, "additionalProperties": False}
+def build_tools() -> list[Tool]:
+    return [Tool.from_function(spec.fn, title=spec.title, description=describe(spec.fn),
+                               annotations=spec.annotations) for spec in SPECS]
 
 
-def _compact(schema: Any, *, output: bool = False) -> Any:
-    """The same schema in fewer bytes: no pydantic `title`s (a property *named* title stays), `X | None` as a
-    type list instead of an anyOf, no `default: null`, and (in output schemas, which describe what this server
-    itself produces) no `additionalProperties: false`."""
-    if isinstance(schema, list):
-        return [_compact(item, output=output) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    cleaned: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key == "title" and isinstance(value, str):
-            continue
-        if key == "default" and value is None:
-            continue
-        if output and key == "description" and isinstance(value, str):
-            continue  # hosts do not show output schemas to the model; the README documents each field
-        if output and key == "additionalProperties" and value is False:
-            continue
-        if key in ("properties", "$defs") and isinstance(value, dict):
-            cleaned[key] = {name: _compact(sub, output=output) for name, sub in value.items()}
-        else:
-            cleaned[key] = _compact(value, output=output)
-    options = cleaned.get("anyOf")
-    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
-        other = next(option for option in options if option != {"type": "null"})
-        if isinstance(other.get("type"), str):
-            merged = {**{k: v for k, v in cleaned.items() if k != "anyOf"}, **other}
-            merged["type"] = [other["type"], "null"]
-            if "enum" in merged:
-                merged["enum"] = [*merged["enum"], None]
-            return merged
-    return cleaned
+def published() -> list[PublishedTool]:
+    return [
+        PublishedTool(name=spec.fn.__name__, title=spec.title, description=describe(spec.fn),
+                      input_schema=input_schema(spec.fn), output_schema=output_schema(spec.returns),
+                      annotations=spec.annotations)
+        for spec in SPECS
+    ]

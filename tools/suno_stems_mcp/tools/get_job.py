@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from suno_stems_mcp.errors import NotFound
+from suno_stems_mcp.core.jobs import follow_job
+from suno_stems_mcp.core.results import Job
 
-from .jobs import deadlines, present, runtime_of, wait
-from .schemas import Job, JobId
+from .context import ToolContext, as_result, budget_for, progress_reporter, runtime_of
+from .schemas import JobId
 
 
 async def get_job(
-    ctx: Context,
+    ctx: ToolContext,
     job_id: Annotated[JobId, Field(description="the job's id")],
-    wait_seconds: Annotated[int, Field(ge=0, description="how long to wait for it to finish")] = 0,
+    wait_seconds: Annotated[int | None, Field(ge=0, description="how long to wait for it to finish")] = None,
     download: Annotated[bool | None, Field(description="save finished files to disk (default: server setting)")]
     = None,
 ) -> Annotated[CallToolResult, Job]:
@@ -27,17 +27,6 @@ async def get_job(
     Saves a finished job's files unless download=false (a saved file is not fetched again).
     """
     runtime = runtime_of(ctx)
-    client = runtime.api()
-    until, call = deadlines(runtime, wait_seconds)
-    try:
-        job = await client.get_job(job_id, call)
-    except NotFound:
-        raise NotFound(
-            f"There is no job {job_id} in this apiframe account. Job ids come from split_stems or list_tracks; "
-            "check the id, or call list_tracks to see your songs.", status=404) from None
-    noun = "splitting" if job.is_stems else "generating"
-    if wait_seconds and not job.done:
-        job = await wait(runtime, client, job, ctx, until=until, call=call, noun=noun)
-    download = runtime.settings.download if download is None else download
-    return await present(runtime, client, job, download=download, call=call,
-                         wait_hint=min(40, int(runtime.settings.max_wait)))
+    job = await follow_job(runtime, job_id, budget=budget_for(ctx, wait_seconds or 0), download=download,
+                           on_update=progress_reporter(ctx), wait=bool(wait_seconds))
+    return as_result(job)
