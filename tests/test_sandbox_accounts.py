@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from suno_stems_mcp.errors import SettingsError
 from suno_stems_mcp.sandbox import DEMO_KEY, INACTIVE_KEY, Sandbox, SandboxConfig
 from suno_stems_mcp.sandbox.seed import DEMO_SONGS, demo_id, seeded_id
