@@ -663,8 +663,9 @@ class _State:
 class _Part:
     """`.<name>.part` (the bytes so far) and `.<name>.part.json` (what they are) beside `destination`.
 
-    `size` counts every byte taken, written or still buffered; the buffer reaches the disk at every WRITE_SIZE,
-    every DRAIN_EVERY and when the transfer ends, however it ends, so the part on disk is a prefix of the file."""
+    `size` counts every byte taken, written or still pending; what is pending reaches the disk at every
+    WRITE_SIZE, every DRAIN_EVERY and when the transfer ends, however it ends: the part on disk is always a
+    prefix of the file."""
 
     def __init__(self, destination: Path, in_thread: Callable[..., Awaitable[Any]]) -> None:
         self.destination = destination
@@ -674,14 +675,17 @@ class _Part:
         self.total: int | None = None
         self.validator: str | None = None
         self._in_thread = in_thread
+        self._url = ""
         self._fd: int | None = None
-        self._buffer = bytearray()
+        self._pending: list[bytes] = []
+        self._pending_size = 0
         self._drained = time.monotonic()
         self._flusher: _Flusher | None = None
 
     async def resume_point(self, url: str) -> str | None:
         """The validator to resume with when a part of this file is on disk; else None, and no part is."""
         state, self.size = await self._run(self._load, url)
+        self._url = url
         self.total = state.total if state else None
         self.validator = state.validator if state else None
         return self.validator
@@ -691,15 +695,16 @@ class _Part:
         self.total, self.validator = state.total, state.validator
 
     async def write(self, data: bytes) -> None:
-        self._buffer += data
+        self._pending.append(data)
+        self._pending_size += len(data)
         self.size += len(data)
-        if len(self._buffer) >= WRITE_SIZE or time.monotonic() - self._drained > DRAIN_EVERY:
+        if self._pending_size >= WRITE_SIZE or time.monotonic() - self._drained > DRAIN_EVERY:
             await self._drain()
 
     async def finish(self) -> None:
         """Everything arrived: onto the disk, then under its own name."""
         if self._fd is None:  # the whole file was already on disk
-            await self.begin(_State(self.meta.name, self.validator, self.total), append=True)
+            await self.begin(_State(self._url, self.validator, self.total), append=True)
         await self._drain()
         fd, self._fd = self._fd, None
         await self._run(self._complete, fd)
@@ -719,19 +724,19 @@ class _Part:
     async def discard(self) -> None:
         with anyio.CancelScope(shield=True):
             fd, self._fd = self._fd, None
-            self._buffer.clear()
+            self._pending, self._pending_size = [], 0
             self.size, self.total = 0, None
             await self._run(self._remove, fd)
 
     async def _drain(self) -> None:
-        if not self._buffer or self._fd is None:
+        if not self._pending or self._fd is None:
             return
-        data, self._buffer = self._buffer, bytearray()
-        self._drained = time.monotonic()
-        await self._run(_write_all, self._fd, data)
+        chunks, count = self._pending, self._pending_size
+        self._pending, self._pending_size, self._drained = [], 0, time.monotonic()
+        await self._run(_write_all, self._fd, chunks)
         if self._flusher is None:
             self._flusher = _Flusher(self._fd)
-        self._flusher.wrote(len(data))
+        self._flusher.wrote(count)
 
     async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
         try:
@@ -828,16 +833,17 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
-def _write_all(fd: int, data: bytes | bytearray) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+def _write_all(fd: int, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fd, view):]
 
 
 def _write_file(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | _CLOEXEC, 0o666)
     try:
-        _write_all(fd, data)
+        _write_all(fd, [data])
     finally:
         os.close(fd)
 
