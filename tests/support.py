@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import array
+import atexit
 import io
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 import wave
 from collections.abc import AsyncIterator
@@ -31,6 +33,11 @@ SONG_2 = demo_id("Paper Satellites")
 SEEDED_STEMS = demo_id("Midnight Harbor stems")
 PROCESSING = demo_id("Neon Rain")
 FAILED = demo_id("Static Bloom")
+
+
+SANDBOX_STATE = Path(tempfile.mkdtemp(prefix="pytest-sandbox-state-"))
+"""The state `--sandbox` subprocesses of this test process share; removed when it exits."""
+atexit.register(shutil.rmtree, SANDBOX_STATE, True)
 
 
 def settings_for(running: ThreadedSandbox, output: Path, **changes: Any) -> Settings:
@@ -68,6 +75,7 @@ def child_env(**extra: str) -> dict[str, str]:
     """The environment for a subprocess, without this project's settings: nothing (no real key above all)
     leaks in from the developer's shell. Certificates and proxies stay, for the steps that reach PyPI."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("APIFRAME_", "SUNO_STEMS_"))}
+    base["SUNO_STEMS_SANDBOX_DIR"] = str(SANDBOX_STATE)  # the shared sandbox of these tests, not the user's
     base.update(extra)
     return base
 

@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="run only the apiframe emulator as an HTTP API")
     sandbox.add_argument("--port", type=int, default=8787, dest="sandbox_port",
                          help="port on 127.0.0.1 (default: 8787; 0 picks a free one)")
+    sandbox.add_argument("--reset", action="store_true",
+                         help="start the shared sandbox state afresh first (jobs, credits and files)")
     demo = commands.add_parser("demo", help="split a demo song end to end against the sandbox, via a real MCP client")
     demo.add_argument("--output", metavar="DIR", help="where to save the stems (default: a new temporary folder)")
     return parser
@@ -54,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "sandbox":
         from .sandbox.runner import serve_forever
 
-        return serve_forever(args.sandbox_port)
+        return serve_forever(args.sandbox_port, fresh=args.reset)
     if args.command == "demo":
         from .demo import run_demo
 

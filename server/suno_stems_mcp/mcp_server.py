@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from mcp.server import MCPServer
@@ -75,9 +75,22 @@ class StemsServer(MCPServer[Runtime]):
             raise
 
 
-def build_server(settings: Settings) -> StemsServer:
+class RunningSandbox(Protocol):
+    url: str
+
+    def stop(self) -> None: ...
+
+
+def _private_sandbox() -> RunningSandbox:
+    from .sandbox import Sandbox, ThreadedSandbox
+
+    return ThreadedSandbox(Sandbox()).start()
+
+
+def build_server(settings: Settings, *, start_sandbox: Callable[[], RunningSandbox] | None = None) -> StemsServer:
     """The server for these settings. In sandbox mode without an explicit APIFRAME_BASE_URL, the lifespan
-    starts the embedded apiframe emulator on a loopback port and points the client at it."""
+    starts an apiframe emulator on a loopback port and points the client at it: `start_sandbox` (the command
+    line passes the one all sandbox processes share), else one of this process's own."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
@@ -87,9 +100,7 @@ def build_server(settings: Settings) -> StemsServer:
             from .sandbox import DEMO_KEY
 
             if settings.base_url == DEFAULT_BASE_URL:
-                from .sandbox import Sandbox, ThreadedSandbox
-
-                running = await anyio.to_thread.run_sync(lambda: ThreadedSandbox(Sandbox()).start())
+                running = await anyio.to_thread.run_sync(start_sandbox or _private_sandbox)
                 effective = settings.with_changes(base_url=running.url, api_key=SecretStr(DEMO_KEY))
                 log.info("sandbox mode: apiframe emulator at %s (no key, no network, no credits)", running.url)
             elif settings.api_key is None:
