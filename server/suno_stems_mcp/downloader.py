@@ -59,10 +59,10 @@ import anyio.to_thread
 import httpcore
 
 from .apiframe import ApiTrack
-from .apiframe.models import STEM_IDS
 from .deadline import Deadline
 from .errors import SaveError
 from .net import is_loopback_host
+from .vocabulary import STEM_IDS
 
 try:
     import fcntl
