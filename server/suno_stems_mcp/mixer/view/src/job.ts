@@ -1,0 +1,67 @@
+export type StemId = "vocals" | "instrumental";
+export const STEMS: readonly StemId[] = ["vocals", "instrumental"];
+
+export type JobStatus = "QUEUED" | "PROCESSING" | "COMPLETED" | "FAILED" | "CANCELLED";
+
+export interface Track {
+  id: StemId | string;
+  title?: string | null;
+  duration?: number | null;
+  audio_url?: string | null;
+  image_url?: string | null;
+  tags?: string | null;
+  file?: string | null;
+}
+
+export interface Job {
+  job_id: string;
+  status: JobStatus | string;
+  done: boolean;
+  progress?: number | null;
+  credit_cost?: number | null;
+  error?: string | null;
+  expired?: boolean | null;
+  created_at?: string | null;
+  completed_at?: string | null;
+  tracks?: Track[] | null;
+  source?: unknown;
+  reused?: boolean | null;
+  sandbox?: boolean | null;
+  next_step?: string | null;
+  [extra: string]: unknown;
+}
+
+export function asJob(value: unknown): Job | null {
+  if (!value || typeof value !== "object") return null;
+  const job = value as Partial<Job>;
+  if (typeof job.job_id !== "string" || typeof job.status !== "string") return null;
+  return { ...job, done: Boolean(job.done) } as Job;
+}
+
+/** The song's title from its stems' titles ("Song (vocals)" -> "Song"); "" while no track is known. */
+export function songTitle(job: Job): string {
+  const titled = (job.tracks ?? []).find((t) => t.title);
+  return (titled?.title ?? "").replace(/\s*[-–(]\s*(vocals|instrumental)\)?\s*$/i, "");
+}
+
+export function formatTime(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds + 1e-6));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+export function statusLine(job: Job): string {
+  switch (job.status) {
+    case "QUEUED":
+      return "Queued: waiting for the splitter to start…";
+    case "PROCESSING":
+      return job.progress != null ? `Splitting… ${Math.round(job.progress)} %` : "Splitting…";
+    case "COMPLETED":
+      return job.expired ? "Completed, but the stem files have expired." : "Completed.";
+    case "FAILED":
+      return `Failed${job.error ? `: ${job.error}` : "."}`;
+    case "CANCELLED":
+      return "Cancelled.";
+    default:
+      return `Status: ${job.status}`;
+  }
+}
