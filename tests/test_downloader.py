@@ -15,7 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import anyio
@@ -45,10 +45,10 @@ def cdn() -> Iterator[ThreadedSandbox]:
 
 
 @pytest.fixture
-def downloader(tmp_path: Path) -> Iterator[Downloader]:
+async def downloader(tmp_path: Path) -> AsyncIterator[Downloader]:
     made = Downloader(tmp_path / "out", user_agent="suno-stems-mcp-test", allow_loopback_http=True)
     yield made
-    made.close()
+    await made.aclose()
 
 
 def stems(cdn: ThreadedSandbox, query: str = "") -> list[ApiTrack]:
