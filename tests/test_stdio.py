@@ -126,3 +126,12 @@ def test_version() -> None:
     result = subprocess.run([*command(), "--version"], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == f"suno-stems-mcp {__version__}"
 
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "ascii"])
+def test_the_demo_runs_where_stdout_is_not_utf8(tmp_path: Path, encoding: str) -> None:
+    result = subprocess.run([*command(), "demo", "--output", str(tmp_path)], capture_output=True, timeout=120,
+                            env=child_env(PYTHONIOENCODING=encoding))
+    out, err = result.stdout.decode(encoding), result.stderr.decode(encoding, errors="replace")
+    assert result.returncode == 0 and "Traceback" not in out + err, out + err
+    assert "3. get_job" in out and "#" in out  # the progress bar, in plain characters

@@ -29,8 +29,22 @@ FOLLOW_UP_CALLS = 60
 """A client that allows only short calls needs several get_job calls for one split; this many is plenty."""
 
 
+_PLAIN = str.maketrans({"█": "#", "░": ".", "…": "...", "“": '"', "”": '"', "—": "-", "’": "'"})
+
+
 def _say(line: str = "") -> None:
-    print(line, flush=True)
+    print(_printable(line), flush=True)
+
+
+def _printable(text: str) -> str:
+    """The text as this terminal can show it: where stdout cannot encode it (cp1252 on Windows, a pipe in
+    ASCII), plain ASCII stand-ins, and '?' for anything else."""
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        text.encode(encoding)
+        return text
+    except (UnicodeEncodeError, LookupError):
+        return text.translate(_PLAIN).encode(encoding, errors="replace").decode(encoding, errors="replace")
 
 
 def _call_result(result: Any) -> dict[str, Any]:
@@ -53,12 +67,13 @@ def _describe(path: Path) -> str:
         return f"{path.stat().st_size / 1_000_000:.1f} MB"
 
 
-async def _run(output: Path, server_log: Path) -> None:
+async def _run(output: Path, server_log: Path, state: Path) -> None:
     executable, *args = own_command()
     params = StdioServerParameters(
         command=executable,
         args=[*args, "--sandbox"],
-        env={"SUNO_STEMS_OUTPUT_DIR": str(output), "SUNO_STEMS_LOG_LEVEL": "INFO"},
+        env={"SUNO_STEMS_OUTPUT_DIR": str(output), "SUNO_STEMS_LOG_LEVEL": "INFO",
+             "SUNO_STEMS_SANDBOX_DIR": str(state)},  # a sandbox of its own: the demo makes a real split
     )
     with server_log.open("w") as errlog:
         async with Client(stdio_client(params, errlog=errlog)) as client:
@@ -84,7 +99,7 @@ async def _run(output: Path, server_log: Path) -> None:
                 if progress != last[0]:
                     last[0] = progress
                     line = f"   {_bar(progress)} {progress:5.1f}%  {message or ''}"
-                    print(f"\r{line:<72}" if live else line, end="" if live else "\n", flush=True)
+                    print(_printable(f"\r{line:<72}" if live else line), end="" if live else "\n", flush=True)
 
             started = time.monotonic()
             job = _call_result(await client.call_tool(
@@ -133,7 +148,8 @@ def run_demo(output_dir: str | None = None) -> int:
     _say(f"Files will be saved in {output}")
     _say()
     try:
-        anyio.run(_run, output, server_log)
+        with tempfile.TemporaryDirectory(prefix="suno-stems-demo-state-") as state:
+            anyio.run(_run, output, server_log, Path(state))
     except Exception as problem:
         _say()
         _say(f"The demo failed: {problem}")
