@@ -230,6 +230,23 @@ class Downloader:
             raise failures[0]
         return [results.get(track.id, Saved(track.id, None)) for track in tracks]
 
+    async def read_range(self, url: str, offset: int, length: int, *, cap: int, deadline: Deadline
+                         ) -> tuple[bytes, int]:
+        """(bytes `offset` to `offset + length` of the file at `url`, the file's size), kept in memory only,
+        with a download's checks (https, public addresses, checked redirects, `cap`). An offset at or past the
+        end gives no bytes. Raises SaveError when the file cannot be read, TimeoutError at the deadline."""
+        checked = self._checked(url)
+        headers = [*self._headers, (b"Range", f"bytes={offset}-{offset + max(1, length) - 1}".encode())]
+        with anyio.fail_after(max(0.0, deadline.remaining() - END_MARGIN)):
+            async with self._turns:
+                try:
+                    async with self._request(checked, headers) as response:
+                        return await _read_range(response, offset, length, cap)
+                except _Broken as problem:
+                    raise SaveError(f"reading the file broke off ({problem})", "try again in a moment") from None
+                except _Spoiled as spoiled:
+                    raise SaveError(spoiled.reason, spoiled.fix) from None
+
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
@@ -436,6 +453,44 @@ async def _copy(response: httpcore.Response, part: _Part, inflater: _Inflater | 
             inflater.finish()
     except NETWORK_ERRORS as exc:
         raise _Broken(_describe(exc)) from None
+
+
+async def _read_range(response: httpcore.Response, offset: int, length: int, cap: int) -> tuple[bytes, int]:
+    """The asked range of an answer to a Range request (a 206, a 416 past the end, or a 200 with the whole
+    file, of which only the range is kept), and the file's size."""
+    status = response.status
+    whole = re.fullmatch(r"bytes (?:(\d+)-\d+|\*)/(\d+)", _header(response, b"content-range") or "")
+    if status == 416 and whole is not None:
+        return b"", int(whole[2])
+    if status == 206 and (whole is None or whole[1] is None or int(whole[1]) != offset):
+        raise _Broken("the CDN answered another range than the one asked for")
+    if status not in (200, 206):
+        if status in MISSING:
+            raise SaveError(f"the CDN answered HTTP {status} for the file",
+                            "the link has probably expired (apiframe keeps files about 24 h)")
+        if status in TRANSIENT or status >= 500:
+            raise _Broken(f"HTTP {status}")
+        raise SaveError(f"the CDN answered HTTP {status} for the file", BROWSER)
+    if _header(response, b"content-encoding") not in (None, "identity"):
+        raise SaveError("the CDN sent the file compressed although asked not to", BROWSER)
+    total = int(whole[2]) if status == 206 and whole is not None else _int_header(response, b"content-length")
+    if total is not None and total > cap:
+        raise _too_big(cap)
+    skip = 0 if status == 206 else offset
+    kept = bytearray()
+    received = 0
+    try:
+        async for chunk in response.aiter_stream():
+            received += len(chunk)
+            if received > cap:
+                raise _too_big(cap)
+            start = max(0, skip - (received - len(chunk)))
+            kept += chunk[start:][: max(0, length - len(kept))]
+            if len(kept) >= length and total is not None:
+                break
+    except NETWORK_ERRORS as exc:
+        raise _Broken(_describe(exc)) from None
+    return bytes(kept), total if total is not None else received
 
 
 class _Refused(Exception):

@@ -22,6 +22,7 @@ from .config import DEFAULT_BASE_URL, Settings
 from .core.runtime import Runtime
 from .errors import StemsError
 from .tools import build_tools, published
+from .tools.apps import build_apps, hide_app_only_tools
 from .tools.arguments import ArgumentCheck, invalid
 from .tools.context import client_of
 from .vocabulary import SPLIT_PRICE
@@ -37,7 +38,8 @@ INSTRUCTIONS = (
 
 class StemsServer(MCPServer[Runtime]):
     def __init__(self, *args: Any, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(*args, tools=build_tools(), **kwargs)
+        super().__init__(*args, tools=build_tools(), extensions=[build_apps()], middleware=[hide_app_only_tools],
+                         **kwargs)
         self._published = published()
         self._arguments = ArgumentCheck({tool.name: tool.input_schema for tool in self._published}, settings)
 

@@ -51,6 +51,18 @@ class Job(_Out):
     next_step: str = Field(description="what happened and what to do next")
 
 
+class StemAudio(_Out):
+    """One chunk of a stem's bytes, as stem_audio returns it to the mixer view."""
+
+    job_id: str
+    stem: str
+    offset: int
+    next_offset: int | None = Field(None, description="where the next chunk starts; absent after the last one")
+    size: int = Field(description="bytes of the whole file")
+    mime: str
+    data: str = Field(description="base64 of this chunk")
+
+
 class TrackRef(_Out):
     job_id: str
     index: int = Field(description="1-based position in the job")

@@ -1,6 +1,7 @@
-"""The MCP tools: list_tracks, split_stems and get_job. Each is a thin adapter over a use case in
-suno_stems_mcp.core; its docstring is its description and its return annotation its output schema.
-`build_tools` registers them with their annotations; `published` is how `tools/list` shows them."""
+"""The MCP tools: list_tracks, split_stems and get_job for the model, and stem_audio for the mixer view (an
+MCP App; see .apps). Each is a thin adapter over a use case in suno_stems_mcp.core; its docstring is its
+description and its return annotation its output schema. `build_tools` registers them with their
+annotations; `published` is how `tools/list` shows them."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from mcp_types import Tool as PublishedTool
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel
 
-from suno_stems_mcp.core.results import Job, TrackList
+from suno_stems_mcp.core.results import Job, StemAudio, TrackList
+from suno_stems_mcp.mixer import URI as MIXER_URI
 from suno_stems_mcp.vocabulary import SPLIT_PRICE
 
 from .catalog import input_schema, output_schema
 from .get_job import get_job
 from .list_tracks import list_tracks
 from .split_stems import split_stems
+from .stem_audio import stem_audio
 
 _READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 _SPLITS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
@@ -32,14 +35,26 @@ class _Spec:
     title: str
     annotations: ToolAnnotations
     returns: type[BaseModel]
+    visibility: tuple[str, ...] = ()
+    """Where an MCP Apps host shows the tool (`_meta.ui.visibility`), for a tool that renders the mixer."""
+
+    @property
+    def meta(self) -> dict[str, Any] | None:
+        if not self.visibility:
+            return None
+        return {"ui": {"resourceUri": MIXER_URI, "visibility": list(self.visibility)}}
 
 
 SPECS = (
     _Spec(list_tracks, "List Suno tracks", _READ_ONLY, TrackList),
-    _Spec(split_stems, "Split a Suno track into stems", _SPLITS, Job),
-    _Spec(get_job, "Check a job", _READ_ONLY, Job),
+    _Spec(split_stems, "Split a Suno track into stems", _SPLITS, Job, ("model", "app")),
+    _Spec(get_job, "Check a job", _READ_ONLY, Job, ("model", "app")),
+    _Spec(stem_audio, "Stem audio for the mixer", _READ_ONLY, StemAudio, ("app",)),
 )
-TOOL_NAMES = tuple(spec.fn.__name__ for spec in SPECS)
+APP_ONLY = tuple(spec.fn.__name__ for spec in SPECS if spec.visibility == ("app",))
+"""Tools only the mixer view calls: listed only to clients that negotiated MCP Apps (see .apps)."""
+TOOL_NAMES = tuple(spec.fn.__name__ for spec in SPECS if spec.fn.__name__ not in APP_ONLY)
+"""The model's tools, on every host."""
 
 
 def describe(fn: Callable[..., Any]) -> str:
@@ -57,6 +72,6 @@ def published() -> list[PublishedTool]:
     return [
         PublishedTool(name=spec.fn.__name__, title=spec.title, description=describe(spec.fn),
                       input_schema=input_schema(spec.fn), output_schema=output_schema(spec.returns),
-                      annotations=spec.annotations)
+                      annotations=spec.annotations, _meta=spec.meta)
         for spec in SPECS
     ]
