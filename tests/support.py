@@ -19,7 +19,7 @@ from typing import Any
 
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, Implementation
 from pydantic import SecretStr
 
 from suno_stems_mcp.cli import own_command
@@ -55,9 +55,11 @@ def settings_for(running: ThreadedSandbox, output: Path, **changes: Any) -> Sett
 
 
 @asynccontextmanager
-async def connected(settings: Settings) -> AsyncIterator[Client]:
-    """An in-memory `mcp.Client` on a fresh server built from `settings`."""
-    async with Client(build_server(settings)) as client:
+async def connected(settings: Settings, *, client_name: str | None = None) -> AsyncIterator[Client]:
+    """An in-memory `mcp.Client` on a fresh server built from `settings`, introducing itself as `client_name`
+    (default: the SDK's own name, which the server treats as a client that allows only short calls)."""
+    info = Implementation(name=client_name, version="1.0") if client_name else None
+    async with Client(build_server(settings), client_info=info) as client:
         yield client
 
 

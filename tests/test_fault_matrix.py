@@ -129,11 +129,14 @@ def _new_stems_job(running: ThreadedSandbox, plan: dict[str, Any]) -> str:
 
 
 def _leftovers(root: Path) -> list[Path]:
-    """Files that are not complete stems: temporaries, or anything shorter than what the sandbox serves."""
+    """Files that are not complete stems: anything under a stem's name shorter than what the sandbox serves, or a
+    hidden file other than the downloader's resumable parts (`.vocals.wav.part` and its `.part.json`), which are
+    kept on purpose so the next call continues where this one stopped."""
     if not root.is_dir():
         return []
     complete = wav_size(Song(seed=0, duration=2.0))  # every fast-sandbox track lasts 2 s
-    return [p for p in root.rglob("*") if p.is_file() and (p.name.startswith(".") or p.stat().st_size != complete)]
+    return [p for p in root.rglob("*") if p.is_file() and (
+        not p.name.endswith((".part", ".part.json")) if p.name.startswith(".") else p.stat().st_size != complete)]
 
 
 CELLS = [(fault, tool) for fault in FAULTS for tool in fault.tools]

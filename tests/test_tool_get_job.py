@@ -73,7 +73,7 @@ async def test_a_running_job_with_wait_seconds_0_returns_at_once_with_a_next_ste
                                                                                   tmp_path: Path) -> None:
     live_sandbox.sandbox.plan_next(runs_for=3.0)
     job_id = new_stems(live_sandbox, SONG)
-    async with connected(settings_for(live_sandbox, tmp_path)) as client:
+    async with connected(settings_for(live_sandbox, tmp_path), client_name="claude-ai") as client:
         started = time.monotonic()
         job = ok(await client.call_tool("get_job", {"job_id": job_id, "wait_seconds": 0}))
         took = time.monotonic() - started
@@ -414,3 +414,17 @@ async def test_bad_arguments_are_explained_and_nothing_is_sent(live_sandbox: Thr
         message = error(await client.call_tool("get_job", arguments))
     assert "Invalid arguments for get_job" in message and says in message
     assert live_sandbox.sandbox.requests() == []
+
+
+async def test_the_next_step_suggests_the_wait_this_client_gets(live_sandbox: ThreadedSandbox, tmp_path: Path) -> None:
+    live_sandbox.sandbox.plan_next(runs_for=30.0)
+    job_id = new_stems(live_sandbox, SONG)
+    async with connected(settings_for(live_sandbox, tmp_path, max_wait=45.0)) as framework:  # not known for long calls
+        started = time.monotonic()
+        short = ok(await framework.call_tool("get_job", {"job_id": job_id, "wait_seconds": 40}))
+        took = time.monotonic() - started
+    assert f"Call get_job with job_id={job_id} and wait_seconds=3" in short["next_step"]
+    assert 2.5 <= took < 4.5, f"the call held {took:.1f} s: it should hold its whole short wait, and no more"
+    async with connected(settings_for(live_sandbox, tmp_path, max_wait=45.0), client_name="claude-ai") as host:
+        long = ok(await host.call_tool("get_job", {"job_id": job_id, "wait_seconds": 0}))
+    assert f"Call get_job with job_id={job_id} and wait_seconds=45" in long["next_step"]

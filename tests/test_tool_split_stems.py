@@ -109,7 +109,7 @@ async def test_progress_is_reported_while_waiting_and_never_after(live_sandbox: 
         if returned:
             late.append(progress)
 
-    async with connected(settings_for(live_sandbox, tmp_path)) as client:
+    async with connected(settings_for(live_sandbox, tmp_path), client_name="claude-ai") as client:
         job = ok(await client.call_tool("split_stems", {"parent_job_id": SONG, "index": 1, "wait_seconds": 8},
                                         progress_callback=on_progress))
         returned = True

@@ -17,8 +17,9 @@ async def list_tracks(runtime: Runtime, *, job_id: str | None, limit: int, curso
                       deadline: Deadline) -> TrackList:
     client = runtime.api()
     if job_id is not None:
+        job_id = job_id.lower()
         try:
-            job = await client.get_job(job_id.lower(), deadline)
+            job = await client.get_job(job_id, deadline)
         except NotFound:
             raise NotFound(
                 f"There is no job {job_id} in this apiframe account. Call list_tracks without job_id to see your "
