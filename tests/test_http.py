@@ -14,8 +14,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 
-from suno_stems_mcp.mcp_server import build_server
 from suno_stems_mcp.http_transport import build_http_app
+from suno_stems_mcp.mcp_server import build_server
 from suno_stems_mcp.net import UvicornThread
 from suno_stems_mcp.sandbox import ThreadedSandbox
 
@@ -78,7 +78,7 @@ async def test_dns_rebinding_is_refused(live_sandbox: ThreadedSandbox, tmp_path:
     assert allowed.status_code == 200
 
 
-@pytest.mark.parametrize("authorization", [None, "Bearer wrong", f"Bearer {TOKEN}x", f"bearer {TOKEN}", TOKEN])
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", f"Bearer {TOKEN}x", "bearer wrong", TOKEN])
 async def test_with_a_token_every_request_needs_it(live_sandbox: ThreadedSandbox, tmp_path: Path,
                                                    authorization: str | None) -> None:
     with http_server(live_sandbox, tmp_path, http_token=SecretStr(TOKEN)) as url:

@@ -25,8 +25,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 
+from suno_stems_mcp.http_transport import MAX_BODY_BYTES, GuardedH11Protocol, build_http_app, http_limits
 from suno_stems_mcp.mcp_server import build_server
-from suno_stems_mcp.http_transport import MAX_BODY_BYTES, build_http_app
 from suno_stems_mcp.net import UvicornThread
 from suno_stems_mcp.sandbox import Sandbox, SandboxConfig, ThreadedSandbox
 
@@ -53,10 +53,12 @@ def record(attack: str, expected: str, observed: object, passed: bool) -> None:
 
 
 @contextmanager
-def serving(sandbox: ThreadedSandbox, output: Path, **changes: Any) -> Iterator[UvicornThread]:
+def serving(sandbox: ThreadedSandbox, output: Path, limits: dict[str, Any] | None = None,
+            **changes: Any) -> Iterator[UvicornThread]:
+    limits = limits or {}
     settings = settings_for(sandbox, output, transport="http", download=False, **changes)
     app = build_http_app(build_server(settings), settings, host="127.0.0.1")
-    with UvicornThread(app) as running:
+    with UvicornThread(app, **{**http_limits(), **limits}) as running:
         yield running
 
 
@@ -177,7 +179,8 @@ async def test_a_foreign_or_lookalike_origin_is_refused_with_403(server: Uvicorn
     ("no Authorization header", {}, ""),
     ("wrong token", {"Authorization": "Bearer wrong-token"}, ""),
     ("token in upper case", {"Authorization": f"Bearer {TOKEN.upper()}"}, ""),
-    ("scheme in lower case", {"Authorization": f"bearer {TOKEN}"}, ""),
+    ("wrong token after a lower-case scheme", {"Authorization": "bearer wrong-token"}, ""),
+    ("the scheme alone", {"Authorization": "Bearer"}, ""),
     ("token missing its last character", {"Authorization": f"Bearer {TOKEN[:-1]}"}, ""),
     ("token with a suffix", {"Authorization": f"Bearer {TOKEN}0"}, ""),
     ("token with a prefix", {"Authorization": f"Bearer 0{TOKEN}"}, ""),
@@ -342,7 +345,7 @@ async def test_fifty_concurrent_sdk_sessions_are_all_served(server: UvicornThrea
                 served.append(n)
             else:
                 failures.append(f"session {n}: tools {sorted(names)}")
-        except Exception as exc:  # noqa: BLE001 - every outcome is counted, none may be lost
+        except Exception as exc:
             failures.append(f"session {n}: {type(exc).__name__}: {exc}")
 
     async with anyio.create_task_group() as group:
@@ -446,3 +449,115 @@ async def test_malformed_json_rpc_gets_a_4xx_or_a_json_rpc_error_never_a_5xx(
            passed and bool(listing["tracks"]))
     assert status < 500, f"{attack}: HTTP {status}: {answer.text[:300]}"
     assert passed, f"{attack}: {status} {answer.text[:300]}"
+
+
+# --- the scheme, the bound address, connection and session caps, header timeouts ---------------------------
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
+async def test_the_bearer_scheme_is_accepted_in_any_case(guarded: UvicornThread, scheme: str) -> None:
+    async with httpx.AsyncClient(timeout=CALL_BOUND) as raw:
+        answer = await raw.post(f"{guarded.url}/mcp", json=INITIALIZE,
+                                headers={**MCP_HEADERS, "Authorization": f"{scheme} {TOKEN}"})
+    record(f"bearer: the exact token after the scheme {scheme!r}", "served (RFC 7235: case-insensitive)",
+           answer.status_code, answer.status_code == 200)
+    assert answer.status_code == 200
+
+
+def _half_open(port: int, count: int) -> list[socket.socket]:
+    """`count` connections, each having sent the start of a request head and then nothing more."""
+    held = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.sendall(f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Half: ".encode())
+        held.append(sock)
+    return held
+
+
+async def test_a_token_holder_gets_through_while_an_attacker_holds_200_half_open_connections(
+        guarded: UvicornThread) -> None:
+    held = await anyio.to_thread.run_sync(_half_open, guarded.port, 200)
+    try:
+        async with httpx.AsyncClient(timeout=CALL_BOUND) as raw:  # and keeps knocking without the token
+            knocks = [await raw.post(f"{guarded.url}/mcp", json=INITIALIZE, headers=MCP_HEADERS) for _ in range(20)]
+        started = time.monotonic()
+        listing = await normal_call(guarded.url, TOKEN)
+        took = time.monotonic() - started
+    finally:
+        for sock in held:
+            sock.close()
+    passed = bool(listing["tracks"]) and all(k.status_code == 401 for k in knocks)
+    record("200 half-open connections without the token, 20 requests without it", "the token holder is served",
+           f"served in {took:.2f} s", passed)
+    assert passed and took < CALL_BOUND
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> float | None:
+    """How long until the server closed `sock` (None: still open after `seconds`)."""
+    started = time.monotonic()
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(4096):
+            pass
+    except TimeoutError:
+        return None
+    except OSError:
+        pass
+    return time.monotonic() - started
+
+
+class QuickHeaderTimeout(GuardedH11Protocol):
+    header_timeout = 1.0
+
+
+async def test_a_connection_that_never_finishes_its_headers_is_closed_and_the_cap_answers_503(
+        sandbox: ThreadedSandbox, tmp_path: Path) -> None:
+    limits = {"http": QuickHeaderTimeout, "limit_concurrency": 5}
+    with serving(sandbox, tmp_path, limits=limits) as running:
+        silent = socket.create_connection(("127.0.0.1", running.port), timeout=5)
+        partial = _half_open(running.port, 1)[0]
+        closed = [await anyio.to_thread.run_sync(_closed_within, sock, 8.0) for sock in (silent, partial)]
+        crowd = _half_open(running.port, 6)
+        try:
+            async with httpx.AsyncClient(timeout=CALL_BOUND) as raw:
+                crowded = await raw.post(f"{running.url}/mcp", json=INITIALIZE, headers=MCP_HEADERS)
+                await anyio.sleep(2.5)  # the crowd's header time runs out
+                after = await raw.post(f"{running.url}/mcp", json=INITIALIZE, headers=MCP_HEADERS)
+        finally:
+            for sock in (silent, partial, *crowd):
+                sock.close()
+    record("a silent and a half-sent connection, header timeout 1 s", "closed", closed,
+           all(c is not None for c in closed))
+    record("6 half-open connections over a cap of 5", "503, then served once they time out",
+           f"{crowded.status_code}, then {after.status_code}", crowded.status_code == 503 and after.status_code == 200)
+    assert all(c is not None and c < 5 for c in closed)
+    assert crowded.status_code == 503 and after.status_code == 200
+
+
+async def test_a_server_bound_to_another_loopback_address_answers_requests_for_it(
+        sandbox: ThreadedSandbox, tmp_path: Path) -> None:
+    settings = settings_for(sandbox, tmp_path, transport="http", download=False)
+    app = build_http_app(build_server(settings), settings, host="127.0.0.2")
+    try:
+        running = UvicornThread(app, host="127.0.0.2", **http_limits())
+    except OSError:
+        pytest.skip("127.0.0.2 cannot be bound on this machine")
+    with running:
+        async with httpx.AsyncClient(timeout=CALL_BOUND) as raw:
+            served = await raw.post(f"{running.url}/mcp", json=INITIALIZE,
+                                    headers={**MCP_HEADERS, "Origin": running.url})
+            foreign = await raw.post(f"{running.url}/mcp", json=INITIALIZE,
+                                     headers={**MCP_HEADERS, "Host": "evil.example.com"})
+    record("--host 127.0.0.2: a request for 127.0.0.2", "served (not 421)", served.status_code,
+           served.status_code == 200)
+    assert served.status_code == 200 and foreign.status_code == 421
+
+
+async def test_stateful_sessions_are_capped_with_a_clear_503(sandbox: ThreadedSandbox, tmp_path: Path) -> None:
+    settings = settings_for(sandbox, tmp_path, transport="http", download=False)
+    app = build_http_app(build_server(settings), settings, host="127.0.0.1", max_sessions=3)
+    with UvicornThread(app, **http_limits()) as running:
+        async with httpx.AsyncClient(timeout=CALL_BOUND) as raw:
+            answers = [await raw.post(f"{running.url}/mcp", json=INITIALIZE, headers=MCP_HEADERS) for _ in range(4)]
+    statuses = [a.status_code for a in answers]
+    record("a 4th session over a cap of 3", "503", statuses, statuses == [200, 200, 200, 503])
+    assert statuses == [200, 200, 200, 503] and "sessions" in answers[-1].text.lower()

@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="how MCP clients connect (default: stdio)")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP transport: address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="HTTP transport: port (default: 8000)")
+    parser.add_argument("--hosted", action="store_true",
+                        help="HTTP transport, many users: stateless, each request brings its apiframe key in the "
+                             "X-Apiframe-Key header; /healthz and /readyz; no downloads")
     parser.add_argument("--sandbox", action="store_true",
                         help="use the built-in apiframe emulator: no key, no network, no credits")
     commands = parser.add_subparsers(dest="command", metavar="{sandbox,demo}")
@@ -61,6 +64,10 @@ def _run(args: argparse.Namespace) -> int:
         from .demo import run_demo
 
         return run_demo(args.output)
+    if args.hosted:
+        from .hosted import serve_hosted
+
+        return serve_hosted(transport=args.transport, host=args.host, port=args.port, sandbox_flag=args.sandbox)
     from .run import serve
 
     return serve(transport=args.transport, host=args.host, port=args.port, sandbox_flag=args.sandbox)

@@ -33,6 +33,8 @@ class Settings:
     sandbox: bool = False
     transport: Transport = "stdio"
     log_level: str = "INFO"
+    hosted: bool = False
+    """Many users: each request brings its own apiframe key (X-Apiframe-Key); downloads never happen."""
 
     @classmethod
     def from_env(
@@ -41,20 +43,24 @@ class Settings:
         *,
         transport: Transport = "stdio",
         sandbox: bool = False,
+        hosted: bool = False,
     ) -> Settings:
         env = os.environ if environ is None else environ
         key = env.get("APIFRAME_API_KEY", "").strip()
+        if hosted:
+            _check_hosted(env, transport=transport, sandbox=sandbox, key=key)
         token = env.get("SUNO_STEMS_HTTP_TOKEN", "").strip()
         return cls(
             api_key=SecretStr(key) if key else None,
             base_url=_base_url(env.get("APIFRAME_BASE_URL", "").strip() or DEFAULT_BASE_URL),
             output_dir=Path(env.get("SUNO_STEMS_OUTPUT_DIR", "").strip() or DEFAULT_OUTPUT_DIR).expanduser(),
-            download=_flag(env, "SUNO_STEMS_DOWNLOAD", default=transport == "stdio"),
+            download=False if hosted else _flag(env, "SUNO_STEMS_DOWNLOAD", default=transport == "stdio"),
             max_wait=_seconds(env.get("SUNO_STEMS_MAX_WAIT", "").strip()),
             http_token=SecretStr(token) if token else None,
             sandbox=sandbox or _flag(env, "SUNO_STEMS_SANDBOX", default=False),
             transport=transport,
             log_level=_log_level(env.get("SUNO_STEMS_LOG_LEVEL", "").strip()),
+            hosted=hosted,
         )
 
     @property
@@ -65,6 +71,25 @@ class Settings:
 
     def with_changes(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _check_hosted(env: Mapping[str, str], *, transport: Transport, sandbox: bool, key: str) -> None:
+    """Hosted mode serves many users, each with their own key: the server itself holds none, saves nothing."""
+    if transport != "http":
+        raise SettingsError("--hosted serves many users over HTTP: add --transport http.")
+    if key:
+        raise SettingsError(
+            "APIFRAME_API_KEY is set, but a hosted server holds no apiframe key of its own: each user sends theirs "
+            "in the X-Apiframe-Key header of every request. Unset APIFRAME_API_KEY (or run without --hosted to "
+            "serve one account).")
+    if sandbox or _flag(env, "SUNO_STEMS_SANDBOX", default=False):
+        raise SettingsError(
+            "--hosted cannot be combined with --sandbox: run `suno-stems-mcp sandbox` and point APIFRAME_BASE_URL "
+            "at the URL it prints; every key afk_sandbox_<name> is then its own account.")
+    if _flag(env, "SUNO_STEMS_DOWNLOAD", default=False):
+        raise SettingsError(
+            "SUNO_STEMS_DOWNLOAD is on, but a hosted server never saves files on its disk (they would belong to "
+            "its users): unset it. Results carry the audio URLs.")
 
 
 def _is_loopback(host: str | None) -> bool:

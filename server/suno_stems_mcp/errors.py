@@ -33,8 +33,18 @@ class SettingsError(StemsError):
     """An environment variable holds something unusable; the message names it and what it should be."""
 
 
+KEY_HEADER = "X-Apiframe-Key"
+"""The HTTP header that carries each user's apiframe key to a hosted server."""
+
+
 class MissingKey(StemsError):
-    def __init__(self) -> None:
+    def __init__(self, *, hosted: bool = False) -> None:
+        if hosted:
+            super().__init__(
+                f"No apiframe key came with this request. This is a hosted server: send your afk_… key from the "
+                f"apiframe dashboard in the {KEY_HEADER} HTTP header of every request (set it in your MCP "
+                "client's headers for this server). Nothing was sent to apiframe.")
+            return
         super().__init__(
             "No apiframe API key is configured. Set APIFRAME_API_KEY to your afk_… key from the apiframe "
             "dashboard in this server's environment (or the Claude Desktop extension settings) and restart it; "

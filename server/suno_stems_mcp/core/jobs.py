@@ -46,6 +46,10 @@ def downloading(settings: Settings, asked: bool | None) -> bool:
     disk, so a call may not turn that on unless its operator did."""
     if asked is None:
         return settings.download
+    if asked and settings.hosted:
+        raise InvalidArguments(
+            "download=true is refused: this is a hosted server, and it never saves files on its disk. Leave "
+            "download out; the result's audio_url links are the files. Nothing was sent.")
     if asked and not settings.download and settings.transport != "stdio":
         raise InvalidArguments(
             "download=true is refused: this server runs over HTTP, and saving files on its disk is off (its "

@@ -3,14 +3,18 @@ apiframe client, the downloader, and what this process remembers."""
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import platform
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pydantic import SecretStr
+
 from .. import __version__
 from ..config import Settings
 from ..errors import MissingKey
-from .memory import Memory
+from .memory import Memory, Recent
 
 if TYPE_CHECKING:  # imported on first use: the server's first answer does not need them
     import httpx
@@ -27,6 +31,21 @@ def user_agent() -> str:
 
 MAX_CONNECTIONS = 100
 MAX_KEEPALIVE = MAX_CONNECTIONS  # reconnecting means a new TCP + TLS handshake with apiframe
+HOSTED_USERS = 2000
+"""How many users' memories a hosted process keeps (the least recently seen are forgotten)."""
+HOSTED_ITEMS = 500
+"""How many entries of each kind one hosted user's memory keeps."""
+MAX_KEY_CHARS = 256
+
+
+def key_scope(key: SecretStr) -> str:
+    """What a hosted process files a user's memory under: a hash of the key, never the key."""
+    return hashlib.sha256(key.get_secret_value().encode()).hexdigest()[:16]
+
+
+def _user_memory() -> Memory:
+    return Memory(sources=Recent(HOSTED_ITEMS), submitted_keys=Recent(HOSTED_ITEMS),
+                  schedules=Recent(HOSTED_ITEMS), call_limits=Recent(HOSTED_ITEMS))
 
 
 @dataclass
@@ -35,6 +54,9 @@ class Runtime:
     memory: Memory = field(default_factory=Memory, init=False)
     _http: httpx.AsyncClient | None = field(default=None, init=False)
     _downloader: Downloader | None = field(default=None, init=False)
+    _memories: Recent[str, Memory] = field(default_factory=lambda: Recent(HOSTED_USERS), init=False)
+    _call_key: SecretStr | None = field(default=None, init=False)
+    """Hosted, in the view of one call (see `for_call`): the key that call came with."""
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -50,13 +72,40 @@ class Runtime:
             )
         return self._http
 
-    def api(self) -> ApiframeClient:
-        """The apiframe client; a clear error when no key is configured (checked before any request)."""
-        if self.settings.api_key is None:
-            raise MissingKey()
+    def api(self, key: SecretStr | None = None) -> ApiframeClient:
+        """The apiframe client with `key`, else this call's key (hosted) or the configured one; a clear error
+        when there is none (checked before any request)."""
+        if key is None:
+            key = self._call_key if self.settings.hosted else self.settings.api_key
+        if key is None:
+            raise MissingKey(hosted=self.settings.hosted)
         from ..apiframe.client import ApiframeClient
 
-        return ApiframeClient(self.http, base_url=self.settings.base_url, api_key=self.settings.api_key)
+        return ApiframeClient(self.http, base_url=self.settings.base_url, api_key=key)
+
+    def memory_for(self, key: SecretStr) -> Memory:
+        """One user's memory, filed under a hash of their key: it never answers another key's calls."""
+        scope = key_scope(key)
+        known = self._memories.get(scope)
+        if known is None:
+            known = self._memories[scope] = _user_memory()
+        else:
+            self._memories[scope] = known  # most recently used: forgotten last
+        return known
+
+    def for_call(self, key: str | None) -> Runtime:
+        """Hosted: this runtime as one call sees it, with the key that call came with and that key's memory;
+        the connection pool is shared. A missing or malformed key makes `api()` raise MissingKey. Not hosted:
+        the runtime itself (the configured key, the process's memory)."""
+        if not self.settings.hosted:
+            return self
+        view = copy.copy(self)
+        _ = self.http  # made now, so the view shares it rather than making its own
+        view._http = self._http
+        secret = SecretStr(key.strip()) if key is not None and _well_formed(key.strip()) else None
+        view._call_key = secret
+        view.memory = self.memory_for(secret) if secret is not None else _user_memory()
+        return view
 
     def downloader(self) -> Downloader:
         if self._downloader is None:
@@ -66,8 +115,17 @@ class Runtime:
                                           allow_loopback_http=self.settings.loopback_cdn_allowed)
         return self._downloader
 
+    @property
+    def user_count(self) -> int:
+        """How many users' memories a hosted process holds now."""
+        return len(self._memories)
+
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.aclose()
         if self._downloader is not None:
             self._downloader.close()
+
+
+def _well_formed(key: str) -> bool:
+    return 0 < len(key) <= MAX_KEY_CHARS and key.isascii() and key.isprintable() and " " not in key

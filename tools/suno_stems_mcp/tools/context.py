@@ -15,6 +15,7 @@ from suno_stems_mcp.apiframe import ApiJob
 from suno_stems_mcp.core.budget import Budget, budget, call_limit
 from suno_stems_mcp.core.runtime import Runtime
 from suno_stems_mcp.core.waiting import OnUpdate
+from suno_stems_mcp.errors import KEY_HEADER
 from suno_stems_mcp.vocabulary import JobStatus
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,13 @@ ToolContext = Context[Runtime, Any]
 
 
 def runtime_of(ctx: ToolContext) -> Runtime:
-    return ctx.request_context.lifespan_context
+    """The runtime as this call sees it: on a hosted server, with the apiframe key this request carried in
+    X-Apiframe-Key and that key's own memory (nothing global changes)."""
+    runtime = ctx.request_context.lifespan_context
+    if not runtime.settings.hosted:
+        return runtime
+    headers = ctx.headers
+    return runtime.for_call(headers.get(KEY_HEADER.lower()) if headers is not None else None)
 
 
 def client_of(ctx: ToolContext) -> tuple[str, str]:
