@@ -14,7 +14,6 @@ import pytest
 
 from suno_stems_mcp.sandbox import DEMO_KEY, Sandbox, SandboxConfig, ThreadedSandbox
 
-
 collect_ignore = [] if os.environ.get("SUNO_STEMS_FRAMEWORKS") else ["frameworks"]
 """The agent-framework suite builds a virtual environment per framework: .ci/run runs it as its own step."""
 

@@ -15,8 +15,8 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from suno_stems_mcp import __version__
-from suno_stems_mcp.mcp_server import build_server
 from suno_stems_mcp.config import Settings
+from suno_stems_mcp.mcp_server import build_server
 
 from .support import child_env, ok
 

@@ -107,7 +107,7 @@ def integers_around(low: int, high: int) -> st.SearchStrategy[Any]:
     )
 
 
-booleans = st.one_of(st.booleans(), st.none(), st.sampled_from(BOOL_WORDS + ("maybe", "2", "True ", "null")),
+booleans = st.one_of(st.booleans(), st.none(), st.sampled_from((*BOOL_WORDS, "maybe", "2", "True ", "null")),
                      st.sampled_from([0, 1, 2, -1, 0.5, 1.0]), junk)
 hook_urls = st.one_of(
     st.none(),

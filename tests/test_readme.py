@@ -105,4 +105,4 @@ def test_the_manifest_and_the_readme_state_the_price_the_server_charges_for() ->
 
     manifest = (ROOT / "manifest.json").read_text()
     said = {int(n) for n in re.findall(r"(\d+) (?:apiframe )?credits", README + manifest)}
-    assert said == {SPLIT_PRICE}, f"the README and manifest.json name {sorted(said)} credits; a split costs {SPLIT_PRICE}"
+    assert said == {SPLIT_PRICE}, f"the README and manifest.json name {sorted(said)} credits, not {SPLIT_PRICE}"

@@ -38,11 +38,11 @@ from starlette.routing import Route
 
 from suno_stems_mcp.apiframe import ApiframeClient
 from suno_stems_mcp.config import Settings
+from suno_stems_mcp.core.runtime import Runtime
 from suno_stems_mcp.deadline import Deadline
 from suno_stems_mcp.errors import ApiError
 from suno_stems_mcp.logs import FORMAT
 from suno_stems_mcp.net import UvicornThread
-from suno_stems_mcp.core.runtime import Runtime
 from suno_stems_mcp.sandbox import ThreadedSandbox
 
 from . import reliability
@@ -333,7 +333,7 @@ async def test_a_stdio_server_never_shows_the_key_in_results_or_stderr(live_sand
             gone = scan.result("stdio unreachable", await client.call_tool("get_job", {"job_id": song}))
     assert gone.is_error and "Cannot connect to apiframe" in text(gone)
     stderr = [log.read_text(errors="replace") for log in logs]
-    for log, content in zip(logs, stderr):
+    for log, content in zip(logs, stderr, strict=False):
         scan.log(f"stdio {log.name}", content)
     seen = inspect_requests(live_sandbox, key, scan)
     scan.row("stdio subprocess (DEBUG stderr)")

@@ -24,7 +24,6 @@ from . import __version__
 from .cli import own_command
 from .vocabulary import SPLIT_PRICE
 
-
 FOLLOW_UP_CALLS = 60
 """A client that allows only short calls needs several get_job calls for one split; this many is plenty."""
 
@@ -90,7 +89,8 @@ async def _run(output: Path, server_log: Path, state: Path) -> None:
             choice = next(t for t in listing["tracks"] if t["splittable"])
             _say()
 
-            _say(f"2. split_stems: splitting track {choice['index']} of “{choice.get('title')}” ({SPLIT_PRICE} credits; free here)")
+            _say(f"2. split_stems: splitting track {choice['index']} of “{choice.get('title')}” "
+                 f"({SPLIT_PRICE} credits; free here)")
             last = [-1.0]
 
             live = sys.stdout.isatty()

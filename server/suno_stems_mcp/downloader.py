@@ -795,7 +795,7 @@ class _Part:
 
     async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
         try:
-            return await self._in_thread(function, *args)  # type: ignore[no-any-return]
+            return await self._in_thread(function, *args)
         except OSError as exc:
             raise _os_problem(exc, self.destination.parent) from None
 

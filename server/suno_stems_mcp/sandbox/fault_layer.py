@@ -191,7 +191,7 @@ def _transport(receive: Receive, what: str) -> asyncio.Transport:
     transport = getattr(getattr(receive, "__self__", None), "transport", None)
     if transport is None:
         raise httpx.RemoteProtocolError(f"{what} needs a socket: serve the sandbox with ThreadedSandbox")
-    return transport  # type: ignore[no-any-return]
+    return transport
 
 
 def _gone(receive: Receive) -> bool:
