@@ -13,8 +13,8 @@ FRAMEWORK_TIMEOUTS = {"openai-agents": 5.0, "google-adk (stdio)": 5.0, "agno": 1
 @pytest.mark.parametrize("framework", sorted(FRAMEWORK_TIMEOUTS))
 def test_a_client_that_gives_no_known_name_gets_calls_under_every_frameworks_timeout(framework: str) -> None:
     plan = budget(None, max_wait=45, limit=call_limit("mcp", None))
-    assert plan.call.remaining() < FRAMEWORK_TIMEOUTS[framework] - 0.5
-    assert plan.wait.remaining() >= 2.5, "a wait so short would spend the model's turns"
+    assert plan.call.remaining() <= FRAMEWORK_TIMEOUTS[framework] - 0.5
+    assert plan.wait.remaining() >= 3.9, "a wait so short would spend the model's turns"
 
 
 @pytest.mark.parametrize("host", ["claude-ai", "Claude Code", "cursor-vscode", "Visual Studio Code", "mcp-inspector"])
@@ -28,7 +28,7 @@ def test_hosts_that_allow_long_calls_wait_up_to_max_wait(host: str) -> None:
 
 def test_a_cancelled_call_teaches_the_limit() -> None:
     plan = budget(None, max_wait=45, limit=call_limit("claude-ai", 20.0))
-    assert plan.call.remaining() <= 0.8 * 20 + 0.01 and plan.wait.remaining() > 10
+    assert plan.call.remaining() <= 0.9 * 20 + 0.01 and plan.wait.remaining() > 10
 
 
 def test_a_call_never_waits_past_what_it_asked_nor_past_max_wait() -> None:

@@ -35,12 +35,16 @@ async def test_the_manifest_lists_exactly_the_servers_tools() -> None:
 def test_the_manifest_describes_this_version_and_its_settings() -> None:
     assert MANIFEST["version"] == __version__ and MANIFEST["manifest_version"] == "0.4"
     config = MANIFEST["user_config"]
-    assert config["apiframe_api_key"]["sensitive"] is True and config["apiframe_api_key"]["required"] is True
+    assert config["apiframe_api_key"]["sensitive"] is True and config["apiframe_api_key"]["required"] is False
     assert config["output_dir"]["type"] == "directory"
+    assert (config["sandbox"]["type"], config["sandbox"]["default"]) == ("boolean", False)  # try it without a key
     env = MANIFEST["server"]["mcp_config"]["env"]
     assert env == {"APIFRAME_API_KEY": "${user_config.apiframe_api_key}",
-                   "SUNO_STEMS_OUTPUT_DIR": "${user_config.output_dir}"}
-    assert MANIFEST["server"]["mcp_config"]["args"][-1] == "suno-stems-mcp"
+                   "SUNO_STEMS_OUTPUT_DIR": "${user_config.output_dir}",
+                   "SUNO_STEMS_SANDBOX": "${user_config.sandbox}"}
+    args = MANIFEST["server"]["mcp_config"]["args"]
+    assert args[-1] == "suno-stems-mcp" and "--frozen" in args  # installs what uv.lock pins, never resolves afresh
+    assert (ROOT / MANIFEST["server"]["entry_point"]).is_file()
     assert any("apiframe" in url for url in MANIFEST["privacy_policies"])
     assert set(MANIFEST["compatibility"]["platforms"]) == {"darwin", "win32", "linux"}
 
@@ -65,7 +69,7 @@ async def test_the_packed_bundle_starts_under_uv_like_claude_desktop_runs_it(tmp
     with zipfile.ZipFile(bundle) as archive:
         names = archive.namelist()
         archive.extractall(unpacked)
-    assert {"manifest.json", "pyproject.toml", "README.md", "server/suno_stems_mcp/mcp_server.py",
+    assert {"manifest.json", "pyproject.toml", "README.md", "uv.lock", "server/suno_stems_mcp/mcp_server.py",
             "tools/suno_stems_mcp/tools/split_stems.py"} <= set(names)
     assert not any(name.startswith(("tests/", ".venv/", ".git/", "bench/", ".ci/")) for name in names)
     uv = shutil.which("uv") or str(Path(os.sys.executable).with_name("uv"))
@@ -73,8 +77,10 @@ async def test_the_packed_bundle_starts_under_uv_like_claude_desktop_runs_it(tmp
         pytest.skip("uv is not installed (pip install uv)")
     config = json.loads((unpacked / "manifest.json").read_text())["server"]["mcp_config"]
     args = [arg.replace("${__dirname}", str(unpacked)) for arg in config["args"]]
-    env = child_env(UV_CACHE_DIR=str(tmp_path / "uv-cache"), SUNO_STEMS_OUTPUT_DIR=str(tmp_path / "stems"))
-    params = StdioServerParameters(command=uv, args=[*args, "--sandbox"], env=env)
+    values = {"${user_config.apiframe_api_key}": "", "${user_config.output_dir}": str(tmp_path / "stems"),
+              "${user_config.sandbox}": "true"}  # as Claude Desktop fills them in with the sandbox switch on
+    env = child_env(UV_CACHE_DIR=str(tmp_path / "uv-cache"), **{k: values[v] for k, v in config["env"].items()})
+    params = StdioServerParameters(command=uv, args=args, env=env)
     with (tmp_path / "stderr.log").open("w") as errlog:
         async with Client(stdio_client(params, errlog=errlog)) as client:
             assert len((await client.list_tools()).tools) == 3

@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 DEMO = 'python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/suno-stems-mcp demo'
 TESTS = 'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/python -m pytest'
+INSTALL = ["uvx", "--from", "/path/to/suno-stems-mcp", "suno-stems-mcp"]
+"""How every host setup in the README starts the server (from a clone, until the package is on PyPI)."""
 
 
 def blocks(language: str) -> list[str]:
@@ -35,10 +37,10 @@ def test_every_json_config_starts_the_server_the_same_way() -> None:
     assert len(configs) == 2
     for config in configs:
         server = config["mcpServers"]["suno-stems"]
-        assert (server["command"], server["args"]) == ("uvx", ["suno-stems-mcp"])
+        assert [server["command"], *server["args"]] == INSTALL
         assert server["env"]["APIFRAME_API_KEY"].startswith("afk_")
     claude_code = next(line for block in blocks("bash") for line in block.splitlines() if "claude mcp add" in line)
-    assert shlex.split(claude_code.split(" -- ", 1)[1]) == ["uvx", "suno-stems-mcp"]
+    assert shlex.split(claude_code.split(" -- ", 1)[1]) == INSTALL
 
 
 def test_the_configuration_table_matches_the_settings() -> None:
@@ -50,14 +52,23 @@ def test_the_configuration_table_matches_the_settings() -> None:
 
 
 @pytest.mark.slow
-def test_uvx_from_a_checkout_starts_the_server(tmp_path: Path) -> None:
-    uv = shutil.which("uvx") or str(Path(sys.executable).with_name("uvx"))
-    if not Path(uv).exists():
+@pytest.mark.anyio
+async def test_the_host_setups_start_a_working_server_from_this_checkout(tmp_path: Path) -> None:
+    """The command every host setup runs, with the clone's path filled in, serves MCP over stdio."""
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    uvx = shutil.which("uvx") or str(Path(sys.executable).with_name("uvx"))
+    if not Path(uvx).exists():
         pytest.skip("uv is not installed")
-    result = subprocess.run([uv, "--from", str(ROOT), "suno-stems-mcp", "--version"], capture_output=True, text=True,
-                            timeout=300, env=child_env(UV_CACHE_DIR=str(tmp_path / "cache")))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("suno-stems-mcp ")
+    args = [str(ROOT) if arg == "/path/to/suno-stems-mcp" else arg for arg in INSTALL[1:]]
+    env = child_env(UV_CACHE_DIR=str(tmp_path / "cache"), SUNO_STEMS_OUTPUT_DIR=str(tmp_path / "stems"))
+    params = StdioServerParameters(command=uvx, args=[*args, "--sandbox"], env=env)
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            assert {t.name for t in (await client.list_tools()).tools} == {"list_tracks", "split_stems", "get_job"}
+            listed = (await client.call_tool("list_tracks", {"limit": 1})).structured_content
+    assert listed is not None and listed["tracks"]
 
 
 @pytest.mark.slow

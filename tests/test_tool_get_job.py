@@ -423,8 +423,8 @@ async def test_the_next_step_suggests_the_wait_this_client_gets(live_sandbox: Th
         started = time.monotonic()
         short = ok(await framework.call_tool("get_job", {"job_id": job_id, "wait_seconds": 40}))
         took = time.monotonic() - started
-    assert f"Call get_job with job_id={job_id} and wait_seconds=3" in short["next_step"]
-    assert 2.5 <= took < 4.5, f"the call held {took:.1f} s: it should hold its whole short wait, and no more"
+    assert f"Call get_job with job_id={job_id} and wait_seconds=4" in short["next_step"]
+    assert 3.5 <= took < 5.0, f"the call held {took:.1f} s: it should hold its whole short wait, and no more"
     async with connected(settings_for(live_sandbox, tmp_path, max_wait=45.0), client_name="claude-ai") as host:
         long = ok(await host.call_tool("get_job", {"job_id": job_id, "wait_seconds": 0}))
     assert f"Call get_job with job_id={job_id} and wait_seconds=45" in long["next_step"]

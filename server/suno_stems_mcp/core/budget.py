@@ -5,8 +5,8 @@ while agent frameworks on their defaults allow 5 s (openai-agents; google-adk ov
 30 s (llama-index), and all of them say only "mcp" when they introduce themselves. So:
 - a host known to allow long calls (by the name it gives at `initialize`) waits up to SUNO_STEMS_MAX_WAIT
   (default 45 s): a split takes at most three calls there;
-- any other client waits SHORT_WAIT and runs at most SHORT_CALL seconds, under the shortest default;
-- a client that cancelled a call has shown its limit: its later calls stay well under it;
+- any other client is assumed to allow SHORT_LIMIT (the shortest default), and its calls end MARGIN before it;
+- a client that cancelled a call has shown its limit: its later calls end well before it;
 - a call never waits past what it asked for, nor past SUNO_STEMS_MAX_WAIT.
 The `next_step` hint suggests the same wait the next call would get.
 """
@@ -21,12 +21,16 @@ LONG_CALL_HOSTS = ("claude-ai", "claude-desktop", "claude-code", "cursor", "visu
                    "mcp-inspector", "inspector", "goose", "windsurf", "zed", "cline", "continue")
 """Names (prefixes, any case) that hosts known to allow about 60 s per call give at `initialize`."""
 LONG_CALL_LIMIT = 60.0
-SHORT_CALL = 4.0
-"""The longest a call may take for a client not known to allow more: under the 5 s of openai-agents."""
+SHORT_LIMIT = 5.0
+"""What a client not known to allow more is assumed to allow: the 5 s of openai-agents and google-adk."""
+MARGIN = 0.5
+"""A call ends at least this long before the client's limit (the round trip and the client's own work)."""
+SAFETY = 0.9
+"""...and within this share of it, for long limits (Claude Desktop's 60 s is not reset by progress)."""
 GRACE_SECONDS = 3.0
 """How far past its wait a call may run to finish its last request or file, where the client allows it."""
-SAFETY = 0.8
-"""A client that cut a call after t seconds gets calls of at most SAFETY·t."""
+GRACE_SHARE = 1 / 9
+"""For short limits, the grace is this share of the call: a short call mostly waits."""
 
 
 @dataclass(frozen=True)
@@ -52,15 +56,15 @@ def is_long_call_host(client_name: str | None) -> bool:
 
 def call_limit(client_name: str | None, learned: float | None) -> float:
     """The longest this client is believed to let a call run, in seconds."""
-    limit = LONG_CALL_LIMIT if is_long_call_host(client_name) else SHORT_CALL / SAFETY
+    limit = LONG_CALL_LIMIT if is_long_call_host(client_name) else SHORT_LIMIT
     return min(limit, learned) if learned is not None else limit
 
 
 def budget(asked: float | None, *, max_wait: float, limit: float) -> Budget:
     """The budget of a call that asked to wait `asked` seconds (None: as long as it may) from a client that
     allows `limit` seconds, on a server whose operator allows `max_wait`."""
-    usable = limit * SAFETY
-    grace = min(GRACE_SECONDS, usable / 4)
+    usable = min(limit - MARGIN, limit * SAFETY)
+    grace = min(GRACE_SECONDS, usable * GRACE_SHARE)
     affordable = max(0.0, min(max_wait, usable - grace))
     wait = affordable if asked is None else min(asked, affordable)
     return Budget.of(wait, bound=affordable, hint=max(1, int(affordable)), grace=grace)
