@@ -40,6 +40,8 @@ class SandboxConfig:
     rate_limit: int | None = None
     """Requests allowed per key per rate_window seconds (None: no limit)."""
     rate_window: float = 1.0
+    stems_input: bool = True
+    """Stems jobs answer with their `input`; False leaves it out, as the real API may (it does not promise it)."""
     seed_demo_data: bool = True
     """Create the demo songs, a PROCESSING job, a FAILED job and a finished stems job."""
     clock: Callable[[], float] = field(default=time.time)

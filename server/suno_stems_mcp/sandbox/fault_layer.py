@@ -7,7 +7,7 @@ import functools
 import gzip
 import json
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,6 +30,7 @@ class FaultLayer:
     def __init__(self, sandbox: Sandbox, inner: ASGIApp) -> None:
         self.sandbox = sandbox
         self.inner = inner
+        sandbox.faults.clock = sandbox.store.now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,7 +47,8 @@ class FaultLayer:
         with self.sandbox.store.lock:
             self.sandbox.store.requests.append(record)
         replayed = _replay(body, receive)
-        fault = self.sandbox.faults.take(scope["method"], scope["path"])
+        fault = self.sandbox.faults.take(scope["method"], scope["path"],
+                                         lambda rule: self._applies(rule, record))
 
         async def recording_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -64,11 +66,18 @@ class FaultLayer:
         if fault.redirect is not None:
             await _redirect(fault, scope, recording_send)
             return
+        if fault.cached_replay:
+            await _json_answer(recording_send, 202, {"jobId": self._first_job(record), "status": "QUEUED"})
+            return
         if fault.status is not None:
-            await _fault_response(fault, recording_send)
+            await _fault_response(fault, recording_send, record.headers.get("x-api-key", ""))
             return
         if fault.fakes_body:
             await _fake_body(fault, recording_send, receive)
+            return
+        if fault.rewrites_answer:
+            start, payload = await _capture(self.inner, scope, replayed)
+            await _rewritten(fault, start, payload, record.headers.get("x-api-key", ""), recording_send)
             return
         if fault.ignore_range:
             scope = _without_range(scope)
@@ -81,6 +90,90 @@ class FaultLayer:
         start, payload = await _capture(self.inner, scope, replayed)
         record.status = start["status"]
         await _spoil(fault, start, payload, send, receive)
+
+
+    def _applies(self, fault: Fault, record: RequestRecord) -> bool:
+        """Whether a rule whose route matched fires for this request (the conditions beyond the route)."""
+        if fault.new_jobs_only:
+            job_id = record.path.rstrip("/").rpartition("/")[2]
+            with self.sandbox.store.lock:
+                job = self.sandbox.store.jobs.get(job_id)
+            if job is None or job.created_at < fault.added_at:
+                return False
+        if fault.cached_replay:
+            return self._first_job(record) is not None
+        return True
+
+    def _first_job(self, record: RequestRecord) -> str | None:
+        """The job an already used Idempotency-Key (with this same body) created, if any."""
+        store = self.sandbox.store
+        key = record.headers.get("idempotency-key")
+        try:
+            body = json.loads(record.body)
+        except ValueError:
+            return None
+        if not key:
+            return None
+        fingerprint = store.fingerprint(record.method, record.path, body)
+        with store.lock:
+            entry = store.idempotency.get((record.headers.get("x-api-key", ""), key))
+        if entry is None or entry[0] != fingerprint:
+            return None
+        return entry[1]
+
+
+def echoed(key: str, how: str | None) -> str:
+    """The key as apiframe might echo it: whole, missing its last character, or upper-cased."""
+    if how == "partial":
+        return key[:-1]
+    if how == "upper":
+        return key.upper()
+    return key
+
+
+async def _json_answer(send: Send, status: int, data: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    payload = json.dumps(data).encode()
+    kept = [(k, v) for k, v in headers or [(b"content-type", b"application/json")] if k.lower() != b"content-length"]
+    kept.append((b"content-length", str(len(payload)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": kept})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _rewritten(fault: Fault, start: Message, payload: bytes, key: str, send: Send) -> None:
+    """The real answer with its JSON changed as the fault says (a job, or every job of a page)."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        data = None
+    page = data.get("jobs") if isinstance(data, dict) else None
+    jobs: list[Any] = page if isinstance(page, list) else [data]
+    for job in jobs:
+        if isinstance(job, dict) and "id" in job and "status" in job:
+            _rewrite_job(fault, job, key)
+    if data is None:
+        await send(start)
+        await send({"type": "http.response.body", "body": payload})
+        return
+    await _json_answer(send, start["status"], data, list(start["headers"]))
+
+
+def _rewrite_job(fault: Fault, job: dict[str, Any], key: str) -> None:
+    if fault.lowercase_status and isinstance(job.get("status"), str):
+        job["status"] = job["status"].lower()
+    result = job.get("result")
+    tracks = result.get("tracks") if isinstance(result, dict) else None
+    if isinstance(tracks, list):
+        if fault.duplicate_tracks:
+            tracks[:] = [dict(track) for track in tracks for _ in (0, 1)]
+        for track in tracks:
+            if isinstance(track, dict):
+                track.update(fault.track_patch or {})
+                if fault.echo_key is not None:
+                    track["title"] = f"Song for {echoed(key, fault.echo_key)}"
+                    track["tags"] = f"pop, {echoed(key, fault.echo_key)}"
+    if fault.echo_key is not None:
+        job["error"] = f"Processing failed for API key {echoed(key, fault.echo_key)}"
+    job.update(fault.patch or {})
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -119,9 +212,14 @@ async def _drop_connection(receive: Receive) -> None:
         await asyncio.sleep(0)
 
 
-async def _fault_response(fault: Fault, send: Send) -> None:
+async def _fault_response(fault: Fault, send: Send, key: str = "") -> None:
     status = fault.status or 500
-    if fault.body == "html":
+    if fault.echo_key is not None:
+        echo = echoed(key, fault.echo_key)
+        payload = json.dumps({"error": f"API key {echo} was refused", "message": f"Check the key {echo}",
+                              "details": {"apiKey": [f"{echo} is not valid here"]}}).encode()
+        content_type = "application/json"
+    elif fault.body == "html":
         payload, content_type = HTML_PAGE.format(status=status).encode(), "text/html; charset=utf-8"
     elif fault.body == "empty":
         payload, content_type = b"", "application/json"
@@ -136,6 +234,9 @@ async def _fault_response(fault: Fault, send: Send) -> None:
 
 
 _FAULT_MESSAGES = {
+    400: "Invalid job id: it must be a UUID.",
+    403: "Forbidden",
+    404: "Job not found.",
     429: "Rate limit exceeded",
     500: "Internal server error",
     502: "Bad gateway",
@@ -257,12 +358,17 @@ async def _fake_body(fault: Fault, send: Send, receive: Receive) -> None:
         await _gzip_bomb(fault.inflates_to, send)
     elif fault.body == "gzip-corrupt":
         await _answer(send, _corrupt_gzip(), [(b"content-encoding", b"gzip")])
+    elif fault.body == "huge":
+        await _huge(fault, send, receive)
+    elif fault.body == "deep":
+        await _answer(send, b"[" * fault.depth + b"]" * fault.depth, [], content_type=b"application/json")
     else:
         await _endless(send, receive)
 
 
-async def _answer(send: Send, payload: bytes, extra: list[tuple[bytes, bytes]]) -> None:
-    headers = [(b"content-type", b"audio/wav"), (b"content-length", str(len(payload)).encode()), *extra]
+async def _answer(send: Send, payload: bytes, extra: list[tuple[bytes, bytes]],
+                  content_type: bytes = b"audio/wav") -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode()), *extra]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
@@ -297,3 +403,27 @@ async def _endless(send: Send, receive: Receive) -> None:
     while not _gone(receive):
         await send({"type": "http.response.body", "body": ENDLESS_CHUNK, "more_body": True})
         await asyncio.sleep(0)
+
+
+HUGE_PIECE = b'{"id": "00000000-0000-0000-0000-000000000000", "status": "QUEUED", "padding": "' + b"x" * 900 + b'"},'
+
+
+async def _huge(fault: Fault, send: Send, receive: Receive) -> None:
+    """`huge_bytes` of a JSON page of jobs, a piece at a time while the client listens."""
+    _transport(receive, "a huge body")
+    head, tail = b'{"jobs": [', b'{}], "nextCursor": null, "hasMore": false}'
+    size = max(fault.huge_bytes, len(head) + len(tail))
+    headers = [(b"content-type", b"application/json")]
+    if fault.declare_length:
+        headers.append((b"content-length", str(size).encode()))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": head, "more_body": True})
+    left = size - len(head) - len(tail)
+    chunk = HUGE_PIECE * 64
+    while left > 0 and not _gone(receive):
+        piece = chunk[:left] if left < len(chunk) else chunk
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
+        left -= len(piece)
+        await asyncio.sleep(0)
+    if not _gone(receive):
+        await send({"type": "http.response.body", "body": tail})

@@ -184,7 +184,10 @@ def build_routes(sandbox: Sandbox) -> Starlette:
         job = store.job_for(account, job_id)
         if job is None:
             raise ApiProblem(404, "Job not found.")
-        return JSONResponse(job_json(store, job, base_url(request)))
+        answer = job_json(store, job, base_url(request))
+        if job.kind == "stems" and not sandbox.config.stems_input:
+            answer.pop("input", None)
+        return JSONResponse(answer)
 
     async def list_jobs(request: Request) -> Response:
         account = authenticate(request)
