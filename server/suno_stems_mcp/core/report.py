@@ -20,6 +20,8 @@ class SavedFiles:
     """track id → the complete file on disk."""
     timed_out: bool = False
     """The call's time ran out before every file was saved; the next call continues where this one stopped."""
+    mixer: Path | None = None
+    """mixer.html beside a stems job's saved files (for hosts that do not show the mixer view)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ def describe(job: ApiJob, source: SplitSource | None, saved: SavedFiles, facts: 
                   tags=t.tags, file=str(files[t.id]) if t.id in files else None)
             for t in job.tracks
         ],
+        mixer=str(saved.mixer) if saved.mixer is not None else None,
         source=Source(parent_job_id=source.parent_job_id, index=source.index, track_id=source.track_id)
         if source else None,
         reused=facts.reused,
@@ -81,7 +84,8 @@ def next_step(job: ApiJob, saved: SavedFiles, facts: Facts) -> str:
                 "another one to split.")
     if state is None:
         return (f"apiframe reports status {job.status!r}, which this server does not know, so it cannot tell "
-                f"whether the job will finish. Tell the person; {again} later only if they ask.")
+                f"whether the job will finish, and waiting would not tell. Tell the person apiframe's status as it "
+                "is; there is nothing more to call for this job now.")
     if not job.tracks:
         return (f"apiframe reports the job COMPLETED but lists no tracks yet. {again} in a minute; nothing more is "
                 "charged.")
@@ -95,7 +99,8 @@ def next_step(job: ApiJob, saved: SavedFiles, facts: Facts) -> str:
     links = ("work while a sandbox process runs" if facts.sandbox else "also work for about 24 h")
     wanted = [t for t in job.tracks if t.audio_url]
     if files and len(files) >= len(wanted):
-        return f"{free}Done: the files are saved in {folder}. The audio_url links {links}."
+        page = "; mixer.html there plays them together" if saved.mixer is not None else ""
+        return f"{free}Done: the files are saved in {folder}{page}. The audio_url links {links}."
     if facts.download:
         why = "before this call's time ran out" if saved.timed_out else "so far"
         return (f"{free}Done, but only {len(files)} of {len(wanted)} files were saved {why}. {again} to continue "
