@@ -118,8 +118,12 @@ def wav_samples(data: bytes) -> array.array[int]:
         return array.array("h", decoded.readframes(decoded.getnframes()))
 
 
-def files_under(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+def files_under(root: Path, *, pages: bool = False) -> list[Path]:
+    """The files under `root`, sorted; without the mixer.html a stems job's saved files get beside them, unless
+    `pages` (tests/test_mixer_local.py is about those)."""
+    if not root.exists():
+        return []
+    return sorted(p for p in root.rglob("*") if p.is_file() and (pages or p.name != "mixer.html"))
 
 
 def curl_available() -> bool:

@@ -45,6 +45,8 @@ class Job(_Out):
     created_at: str | None = None
     completed_at: str | None = None
     tracks: list[Track]
+    mixer: str | None = Field(None, description="absolute path of mixer.html beside the saved stems: opened in a "
+                              "browser, it plays them together")
     source: Source | None = Field(None, description="the track that was split, when known")
     reused: bool = Field(description="true when nothing new was charged for this call")
     sandbox: bool = Field(description="true when served by the built-in emulator, not apiframe")

@@ -3,15 +3,24 @@ and say what was saved. The I/O half of describing a job; core.report is the oth
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
 
 from ..apiframe import ApiJob
 from ..deadline import Deadline
 from ..errors import ApiError, DownloadFailed, SaveError
+from ..mixer import PAGE, STEMS, local_page
 from ..vocabulary import JobStatus
 from .memory import Memory, SplitSource
 from .report import SavedFiles
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ..apiframe.client import ApiframeClient
@@ -63,13 +72,65 @@ async def save_files(downloader: Downloader, client: ApiframeClient, memory: Mem
         folder = downloader.folder_for(await _song_title(client, memory, job, deadline), job.id)
     files = downloader.existing(folder, job.tracks)
     if not download or job.expired or len(files) == len(job.tracks):
-        return SavedFiles(folder=folder if files else None, files=files)
+        page = await mixer_page(memory, job, folder, files, write=download and not job.expired)
+        return SavedFiles(folder=folder if files else None, files=files, mixer=page)
     try:
         saved = await downloader.save(folder, job.tracks, deadline)
     except SaveError as problem:
         raise DownloadFailed(_failure(job, problem), job_id=job.id, cause=problem) from None
     files = {s.track_id: s.path for s in saved if s.path is not None}
-    return SavedFiles(folder=folder, files=files, timed_out=any(s.path is None for s in saved))
+    return SavedFiles(folder=folder, files=files, timed_out=any(s.path is None for s in saved),
+                      mixer=await mixer_page(memory, job, folder, files, write=True))
+
+
+async def mixer_page(memory: Memory, job: ApiJob, folder: Path, files: dict[str, Path], *, write: bool
+                     ) -> Path | None:
+    """mixer.html beside both saved stems of a COMPLETED stems job, for hosts that do not show the mixer
+    view: the one there, else (when `write`) written now, atomically and once. None for any other job, and
+    when it cannot be written (the stems are saved all the same)."""
+    if not job.is_stems or job.state is not JobStatus.COMPLETED or not all(stem in files for stem in STEMS):
+        return None
+    page = folder / PAGE
+    if page.is_file():
+        return page.resolve()
+    if not write:
+        return None
+    html = local_page(_local_job(memory, job), {stem: files[stem].name for stem in STEMS})
+    try:
+        await anyio.to_thread.run_sync(_write_once, page, html)
+    except (OSError, ValueError) as problem:
+        log.warning("could not write %s (%s); the stems are saved all the same", page, problem)
+        return None
+    return page.resolve()
+
+
+def _local_job(memory: Memory, job: ApiJob) -> dict[str, Any]:
+    """What the page shows of the job: its status, and the song's title as the view reads it from the stems'."""
+    known = memory.sources.get(job.id)
+    title = known.title if known is not None else None
+    tracks = [{"id": t.id, "title": f"{title} ({t.id})" if title else t.title, "duration": t.duration}
+              for t in job.tracks if t.id in STEMS]
+    return {"job_id": job.id, "status": job.status, "done": job.done, "expired": job.expired, "tracks": tracks}
+
+
+def _write_once(page: Path, html: str) -> None:
+    """Write `page` whole or not at all, and never over one that is there (another call's or process's)."""
+    fd, temporary = tempfile.mkstemp(dir=page.parent, prefix=".mixer-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(html)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(temporary, page)  # fails if the page exists: the first writer wins
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links
+            if not page.exists():
+                os.replace(temporary, page)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
 
 
 async def _song_title(client: ApiframeClient, memory: Memory, job: ApiJob, deadline: Deadline) -> str | None:
