@@ -273,3 +273,66 @@ async def test_the_harness_sees_csp_violations(browser: Any) -> None:
     async with MixerHost(bad, browser=browser, expect_app=False) as host:
         await host.wait_for("csp", lambda v: v["effective"] == "img-src")
         await host.wait_for("csp", lambda v: v["effective"] == "script-src" and v["blocked"] == "eval")
+
+
+# --- mixer.html beside the saved stems, opened with no host ------------------------------------------------------
+
+
+async def saved_page(sandbox: ThreadedSandbox, output: Path) -> Path:
+    async with connected(settings_for(sandbox, output)) as client:
+        return Path(ok(await client.call_tool("get_job", {"job_id": SEEDED_STEMS}))["mixer"])
+
+
+@asynccontextmanager
+async def opened(browser: Any, url: str) -> AsyncIterator[tuple[Any, list[str]]]:
+    page = await browser.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    try:
+        await page.goto(url)
+        await page.wait_for_function("() => window.__mixer.state().ready", timeout=15000)
+        yield page, problems
+    finally:
+        await page.close()
+
+
+async def test_the_saved_page_plays_its_stems_from_a_file_url(browser: Any, sandbox: ThreadedSandbox,
+                                                              tmp_path: Path) -> None:
+    page_file = await saved_page(sandbox, tmp_path)
+    async with opened(browser, page_file.as_uri()) as (page, problems):
+        state = await page.evaluate("() => window.__mixer.state()")
+        assert state["engine"] == "elements" and state["status"] == "COMPLETED"
+        assert state["duration"] == pytest.approx(SECONDS, abs=0.1)
+        await page.locator("#play").click()
+        await page.wait_for_function("() => window.__mixer.state().position > 1", timeout=5000)
+        graph = (await page.evaluate("() => window.__mixer.state()"))["graph"]
+        assert graph["paused"] == {"vocals": False, "instrumental": False}
+        assert abs(graph["currentTimes"]["vocals"] - graph["currentTimes"]["instrumental"]) < 0.1
+        await page.locator('.stem[data-stem="instrumental"] .mute').click()
+        assert (await page.evaluate("() => window.__mixer.state()"))["graph"]["volumes"] == {
+            "vocals": 1, "instrumental": 0}
+        assert problems == []
+
+
+async def test_the_saved_page_served_over_http_mixes_with_web_audio(browser: Any, sandbox: ThreadedSandbox,
+                                                                    tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    page_file = await saved_page(sandbox, tmp_path)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(page_file.parent))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/mixer.html"
+        async with opened(browser, url) as (page, problems):
+            assert (await page.evaluate("() => window.__mixer.state()"))["engine"] == "webaudio"
+            render = await page.evaluate("() => window.__mixer.renderMix()")
+            assert render["rms"]["mix"] == pytest.approx(saved_levels(page_file.parent)["mix"], rel=REL)
+            assert problems == []
+    finally:
+        server.shutdown()
+        server.server_close()
