@@ -107,7 +107,7 @@ def build_server(settings: Settings, *, start_sandbox: Callable[[], RunningSandb
                 log.info("sandbox mode: apiframe emulator at %s (no key, no network, no credits)", running.url)
             elif settings.api_key is None:
                 effective = settings.with_changes(api_key=SecretStr(DEMO_KEY))
-        elif settings.api_key is None:
+        elif settings.api_key is None and not settings.hosted:  # hosted: each request brings its key
             log.warning("APIFRAME_API_KEY is not set: tools will explain how to set it (or run with --sandbox)")
         runtime = Runtime(effective)
         try:
