@@ -37,7 +37,7 @@ SPLIT = {"parent_job_id": SONG, "index": 1}
 async def test_a_bad_answer_to_the_submission_still_makes_exactly_one_job(live_sandbox: ThreadedSandbox,
                                                                           tmp_path: Path, fault: dict) -> None:
     live_sandbox.sandbox.inject("POST /v2/music/suno/action", **fault)
-    async with connected(settings_for(live_sandbox, tmp_path)) as client:
+    async with connected(settings_for(live_sandbox, tmp_path), client_name="claude-ai") as client:
         job = ok(await client.call_tool("split_stems", SPLIT))
     assert job["status"] == "COMPLETED" and all(Path(t.get("file")).is_file() for t in job["tracks"])
     assert live_sandbox.sandbox.counters.stems_jobs_created == 1
@@ -200,7 +200,7 @@ async def test_a_body_shorter_than_its_length_is_retried_and_never_kept(live_san
 async def test_a_download_that_keeps_breaking_leaves_nothing_behind(live_sandbox: ThreadedSandbox,
                                                                     tmp_path: Path) -> None:
     live_sandbox.sandbox.inject("GET /cdn/audio/*", short_by=10, times=100)
-    async with connected(settings_for(live_sandbox, tmp_path)) as client:
+    async with connected(settings_for(live_sandbox, tmp_path), client_name="claude-ai") as client:  # time to retry
         message = error(await client.call_tool("split_stems", SPLIT))
     assert "kept breaking off" in message
     assert all(p.name.startswith(".") and p.name.endswith((".part", ".part.json")) for p in files_under(tmp_path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from ..apiframe import ApiJob
@@ -20,6 +21,8 @@ from .waiting import OnUpdate, wait_for
 if TYPE_CHECKING:
     from ..apiframe.client import ApiframeClient
 
+log = logging.getLogger(__name__)
+
 
 async def read_job(client: ApiframeClient, job_id: str, deadline: Deadline) -> ApiJob:
     try:
@@ -36,9 +39,20 @@ async def read_job(client: ApiframeClient, job_id: str, deadline: Deadline) -> A
 async def wait_for_job(client: ApiframeClient, memory: Memory, job: ApiJob, *, budget: Budget,
                        on_update: OnUpdate) -> ApiJob:
     """Poll until the job is final or the budget's wait ends, on the job's own schedule (shared with later
-    calls)."""
-    return await wait_for(client, job, until=budget.wait, call=budget.call, on_update=on_update,
-                          schedule=memory.schedule_for(job.id))
+    calls). Waiting is a courtesy: when apiframe stops answering usably meanwhile, the job is described as it
+    was last seen, with its next step, rather than the call failing."""
+    latest = [job]
+
+    async def seen(update: ApiJob) -> None:
+        latest[0] = update
+        await on_update(update)
+
+    try:
+        return await wait_for(client, job, until=budget.wait, call=budget.call, on_update=seen,
+                              schedule=memory.schedule_for(job.id))
+    except (ApiUnavailable, RateLimited) as exc:
+        log.info("waiting for job %s stopped early: %s", job.id, exc)
+        return latest[0]
 
 
 def downloading(settings: Settings, asked: bool | None) -> bool:

@@ -14,7 +14,7 @@ import anyio
 
 from ..apiframe import ApiJob, ApiTrack, Submission
 from ..deadline import Deadline
-from ..errors import ApiError, InvalidArguments, NotFound, StemsError
+from ..errors import ApiError, ApiUnavailable, InvalidArguments, NotFound, RateLimited, StemsError
 from ..vocabulary import DEAD_STATUSES, SPLIT_PRICE, JobStatus
 from .budget import Budget
 from .idempotency import MAX_ATTEMPTS, canonical_webhook, stems_key
@@ -106,7 +106,11 @@ async def submit(client: ApiframeClient, memory: Memory, downloader: Downloader 
         seen_before = key in memory.submitted_keys
         memory.submitted_keys[key] = True
         async with names_job(submission.job_id):
-            job = await _read_back(client, submission, deadline)
+            try:
+                job = await _read_back(client, submission, deadline)
+            except (ApiUnavailable, RateLimited) as exc:  # it exists, as submitted; the next call reads it
+                log.info("could not read job %s back yet: %s", submission.job_id, exc)
+                job = ApiJob(id=submission.job_id, status=submission.status)
         replayed = seen_before or submission.status != JobStatus.QUEUED or _created_before(job, parent.server_time)
         dead = job.state in DEAD_STATUSES or (
             job.expired and not (downloader is not None and all_saved(downloader, memory, job)))

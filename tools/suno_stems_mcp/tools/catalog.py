@@ -40,13 +40,20 @@ class _Compact(GenerateJsonSchema):
 
 
 class PortableInput(_Compact):
-    """`X | None` is published as X: optional means not required, and null means not given."""
+    """`X | None` is published as X: optional means not required, and null means not given, which an optional
+    property also says with OpenAPI's `nullable: true`, the one flag some converters (smolagents, Gemini's
+    declarations) read to tell optional arguments from required ones."""
 
     def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
         return self.generate_inner(schema["schema"])
 
     def generate(self, schema: CoreSchema, mode: JsonSchemaMode = "validation") -> JsonSchemaValue:
-        return {**super().generate(schema, mode), "additionalProperties": False}
+        generated = {**super().generate(schema, mode), "additionalProperties": False}
+        required = set(generated.get("required", ()))
+        for name, prop in generated.get("properties", {}).items():
+            if name not in required:
+                prop["nullable"] = True
+        return generated
 
 
 class CompactOutput(_Compact):
