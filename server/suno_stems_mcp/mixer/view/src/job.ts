@@ -38,10 +38,12 @@ export function asJob(value: unknown): Job | null {
   return { ...job, done: Boolean(job.done) } as Job;
 }
 
-/** The song's title from its stems' titles ("Song (vocals)" -> "Song"); "" while no track is known. */
+/** The song's title from its stems' titles ("Song (vocals)" -> "Song"); "" while no track is known, and when
+ * the stems are titled only by what they are ("Vocals"). */
 export function songTitle(job: Job): string {
   const titled = (job.tracks ?? []).find((t) => t.title);
-  return (titled?.title ?? "").replace(/\s*[-–(]\s*(vocals|instrumental)\)?\s*$/i, "");
+  const title = (titled?.title ?? "").replace(/\s*[-–(]\s*(vocals|instrumental)\)?\s*$/i, "");
+  return /^\s*(vocals|instrumental)\s*$/i.test(title) ? "" : title;
 }
 
 export function formatTime(seconds: number): string {
