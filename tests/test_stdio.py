@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp import Client
 from mcp.client.stdio import stdio_client
@@ -137,3 +140,34 @@ def test_the_demo_runs_where_stdout_is_not_utf8(tmp_path: Path, encoding: str) -
     out, err = result.stdout.decode(encoding), result.stderr.decode(encoding, errors="replace")
     assert result.returncode == 0 and "Traceback" not in out + err, out + err
     assert "3. get_job" in out and "#" in out  # the progress bar, in plain characters
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1") or not Path("/proc").is_dir(), reason="needs SIGUSR1 and /proc")
+async def test_sigusr1_makes_a_stdio_server_log_its_status_and_keep_serving(tmp_path: Path) -> None:
+    log = tmp_path / "stderr.log"
+    params = stdio_params("--sandbox", env=child_env(SUNO_STEMS_OUTPUT_DIR=str(tmp_path / "stems")))
+    with log.open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            await client.list_tools()
+            servers = our_children()
+            assert servers, "the stdio server process was not found"
+            for pid in servers:
+                os.kill(pid, signal.SIGUSR1)
+            await anyio.sleep(0.5)
+            assert len((await client.list_tools()).tools) == 3
+    assert "status: tasks=" in log.read_text()
+
+
+def our_children() -> list[int]:
+    """The suno-stems-mcp processes this test process started, found through /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            started = b"suno-stems-mcp" in (entry / "cmdline").read_bytes() or b"suno_stems_mcp" in (
+                entry / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid() and started:
+            found.append(int(entry.name))
+    return found

@@ -33,6 +33,9 @@ def serve(*, transport: Transport, host: str, port: int, sandbox_flag: bool) -> 
     logs.configure(settings.log_level, secrets)
     server = build_server(settings, start_sandbox=shared)
     if transport == "stdio":
+        from .diagnostics import install_status_signal
+
+        install_status_signal()  # SIGUSR1 logs a status line; by default it would kill the server
         anyio.run(server.run_stdio_async)
         return 0
     from .http_transport import run_http
