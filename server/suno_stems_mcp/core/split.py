@@ -4,6 +4,7 @@ attempts, and wait. Once apiframe has given a job id, every way this ends names 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+REPLAY_MARGIN = 0.05
+"""Seconds of slack when comparing a job's age with the time since the POST: timestamps are rounded to 1 ms."""
 READ_BACK_TRIES = 4
 """How often a just-submitted job is read before apiframe's 'no such job' is believed to be a lag."""
 
@@ -99,6 +102,7 @@ async def submit(client: ApiframeClient, memory: Memory, downloader: Downloader 
     last_dead: ApiJob | None = None
     for attempt in range(1, MAX_ATTEMPTS + 1):
         key = stems_key(parent.id, track.id, attempt, webhook)
+        sent = time.monotonic()
         submission = await client.submit_stems(parent.id, track.id, webhook, idempotency_key=key, deadline=deadline)
         log.info("stems job %s for song %s track %s (attempt %d, status %s)", submission.job_id, parent.id,
                  position, attempt, submission.status)
@@ -111,7 +115,8 @@ async def submit(client: ApiframeClient, memory: Memory, downloader: Downloader 
             except (ApiUnavailable, RateLimited) as exc:  # it exists, as submitted; the next call reads it
                 log.info("could not read job %s back yet: %s", submission.job_id, exc)
                 job = ApiJob(id=submission.job_id, status=submission.status)
-        replayed = seen_before or submission.status != JobStatus.QUEUED or _created_before(job, parent.server_time)
+        replayed = (seen_before or submission.status != JobStatus.QUEUED or _created_before(job, parent.server_time)
+                    or _older_than(job, time.monotonic() - sent))
         dead = job.state in DEAD_STATUSES or (
             job.expired and not (downloader is not None and all_saved(downloader, memory, job)))
         if replayed and dead:
@@ -164,6 +169,27 @@ def _job_error(job_id: str, what: str) -> ApiError:
 def _with_note(exc: StemsError, note: str) -> StemsError:
     exc.args = (f"{exc} {note}",)
     return exc
+
+
+def _older_than(job: ApiJob, seconds: float) -> bool:
+    """The job had existed longer than `seconds` when it was read, on apiframe's own clock, so no skew between
+    clocks matters: it ran from createdAt to completedAt, and it was at least (Date of the answer) - createdAt
+    old. A job older than the time since this server sent its POST was not made by that POST: a replay, even
+    one apiframe answered from its cache as "QUEUED" within the second a Date header cannot tell apart."""
+    created = _timestamp(job.created_at)
+    if created is None:
+        return False
+    ends = [end for end in (_timestamp(job.completed_at), job.server_time) if end is not None]
+    return any(end - created > seconds + REPLAY_MARGIN for end in ends)
+
+
+def _timestamp(moment: str | None) -> float | None:
+    if not moment:
+        return None
+    try:
+        return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _created_before(job: ApiJob, moment: float | None) -> bool:
