@@ -24,7 +24,7 @@ SCRIPTS = sorted(p.stem for p in BENCH.glob("*.py") if not p.stem.startswith("_"
 
 def test_every_benchmark_is_smoke_tested() -> None:
     assert set(SCRIPTS) == {"cold_start", "call_overhead", "completion", "concurrency", "download", "context_cost",
-                            "mixer_playable"}
+                            "mixer_playable", "hosted"}
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
