@@ -291,7 +291,7 @@ async def opened(browser: Any, url: str) -> AsyncIterator[tuple[Any, list[str]]]
     page.on("pageerror", lambda e: problems.append(str(e)))
     try:
         await page.goto(url)
-        await page.wait_for_function("() => window.__mixer.state().ready", timeout=15000)
+        await page.wait_for_function("() => window.__mixer.state().ready", timeout=45000)  # a loaded machine
         yield page, problems
     finally:
         await page.close()
