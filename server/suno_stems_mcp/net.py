@@ -59,11 +59,13 @@ def uvicorn_config(app: Any, sock: socket.socket, **overrides: Any) -> uvicorn.C
 
 
 class UvicornThread:
-    """An ASGI app served by uvicorn from a daemon thread on a loopback port; `url` is its base URL."""
+    """An ASGI app served by uvicorn from a daemon thread on a loopback port (or on `sock`, a socket already
+    listening); `url` is its base URL."""
 
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, **config: Any) -> None:
-        self._socket = bind_tcp(host, port)
-        self.port: int = self._socket.getsockname()[1]
+    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None,
+                 **config: Any) -> None:
+        self._socket = sock if sock is not None else bind_tcp(host, port)
+        host, self.port = self._socket.getsockname()[:2]
         self.url = f"http://{host if ':' not in host else f'[{host}]'}:{self.port}"
         import uvicorn
 

@@ -19,7 +19,6 @@ would otherwise have expired). `reset(state_dir)` starts afresh at once, safely 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import http.client
@@ -35,9 +34,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
-from ..net import uvicorn_config
+from ..net import UvicornThread
 from .config import DEMO_KEY, SandboxConfig
 from .emulator import Sandbox
 from .persistence import StateFileError, clear, connect, meta, record_timing, set_meta, transaction
@@ -77,7 +74,7 @@ class SharedSandbox:
         self.port = port
         self.url = f"http://{LOOPBACK}:{port}"
         self._state_id = state_id
-        self._server: SocketThread | None = None
+        self._server: UvicornThread | None = None
         self._sandbox: Sandbox | None = None
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -138,7 +135,7 @@ class SharedSandbox:
     def _serve(self, sock: socket.socket) -> None:
         sandbox = Sandbox(self.config, state_dir=self.state_dir)
         try:
-            self._server = SocketThread(identified(sandbox.app, self._state_id), sock).start()
+            self._server = UvicornThread(identified(sandbox.app, self._state_id), sock=sock).start()
         except BaseException:
             sandbox.close()
             raise
@@ -179,32 +176,6 @@ def reset(state_dir: Path) -> str:
 
 
 # serving ----------------------------------------------------------------------------------------------------
-
-
-class SocketThread:
-    """An ASGI app served by uvicorn from a daemon thread, on a socket already listening."""
-
-    def __init__(self, app: Any, sock: socket.socket) -> None:
-        self._socket = sock
-        self._server = uvicorn.Server(uvicorn_config(app, sock))
-        self._thread = threading.Thread(target=self._run, name=f"uvicorn:{sock.getsockname()[1]}", daemon=True)
-
-    def _run(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._socket]))
-
-    def start(self) -> SocketThread:
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the shared sandbox did not start serving")
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=15)
-        self._socket.close()
 
 
 def identified(app: Any, state_id: str) -> Any:
