@@ -84,7 +84,7 @@ async def test_wait_seconds_is_any_wait_the_server_then_bounds(live_sandbox: Thr
     tools = await listed(live_sandbox, tmp_path, max_wait=10.0)
     for name in ("split_stems", "get_job"):
         wait = tools[name].input_schema["properties"]["wait_seconds"]
-        assert wait == {"description": wait["description"], "minimum": 0, "type": "integer"}, name
+        assert wait == {"description": wait["description"], "minimum": 0, "type": "integer", "nullable": True}, name
     assert "wait_seconds" not in tools["list_tracks"].input_schema["properties"]
 
 

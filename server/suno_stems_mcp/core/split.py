@@ -3,12 +3,14 @@ attempts, and wait. Once apiframe has given a job id, every way this ends names 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -215,7 +217,29 @@ async def split_track(runtime: Runtime, request: SplitRequest, *, budget: Budget
     downloader = runtime.downloader() if saving or runtime.settings.download else None
     submitted = await submit(client, runtime.memory, downloader, request, parent, track, position, budget.call)
     job = submitted.job
+    reserved = (_reserve_folder(downloader, runtime.memory, track.title, job)
+                if saving and downloader is not None and not job.done else None)
     async with names_job(job.id):
         if not job.done:
             job = await wait_for_job(client, runtime.memory, job, budget=budget, on_update=on_update)
-        return await conclude(runtime, client, job, download=saving, budget=budget, reused=submitted.reused)
+        described = await conclude(runtime, client, job, download=saving, budget=budget, reused=submitted.reused)
+    if reserved is not None and job.state in DEAD_STATUSES:
+        with contextlib.suppress(OSError):
+            reserved.rmdir()  # only while empty: nothing will be saved for a dead job
+    return described
+
+
+def _reserve_folder(downloader: Downloader, memory: Memory, title: str | None, job: ApiJob) -> Path | None:
+    """The song-named folder of a job not finished yet, made now and left empty: a later process that saves
+    the files (get_job) finds it by the job id, where it could not learn the song (apiframe does not promise a
+    stems job's `input`) and would name the folder after the job alone."""
+    from .saving import saved_folder
+
+    if not title or saved_folder(downloader, memory, job) is not None:
+        return None
+    folder = downloader.folder_for(title, job.id)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # saving will say what is wrong with the output folder when there is something to save
+    return folder
