@@ -17,6 +17,7 @@ from typing import Any, Literal
 import httpx
 import pytest
 
+from suno_stems_mcp.mixer import PAGE, STEMS
 from suno_stems_mcp.sandbox import DEMO_KEY, ThreadedSandbox
 from suno_stems_mcp.sandbox.audio import Song, wav_size
 
@@ -135,8 +136,25 @@ def _leftovers(root: Path) -> list[Path]:
     if not root.is_dir():
         return []
     complete = wav_size(Song(seed=0, duration=2.0))  # every fast-sandbox track lasts 2 s
-    return [p for p in root.rglob("*") if p.is_file() and (
-        not p.name.endswith((".part", ".part.json")) if p.name.startswith(".") else p.stat().st_size != complete)]
+
+    def left_over(p: Path) -> bool:
+        if p.name.startswith("."):
+            return not p.name.endswith((".part", ".part.json"))
+        if p.name == PAGE:  # the mixer belongs beside two whole stems, and nowhere else
+            stems = [p.parent / f"{stem}.wav" for stem in STEMS]
+            return not all(s.is_file() and s.stat().st_size == complete for s in stems)
+        return p.stat().st_size != complete
+
+    return [p for p in root.rglob("*") if p.is_file() and left_over(p)]
+
+
+def _cut_by_the_deadline(result: Any) -> bool:
+    """A download the call's deadline cut before the fault could show itself (a loaded machine retries more
+    slowly): an honest result with no file claimed and a next_step to call get_job, which goes on saving."""
+    job = result.structured_content or {}
+    step = job.get("next_step", "")
+    return (not any(t.get("file") for t in job.get("tracks", [])) and "time ran out" in step
+            and "get_job" in step)
 
 
 CELLS = [(fault, tool) for fault in FAULTS for tool in fault.tools]
@@ -181,7 +199,7 @@ async def test_fault(live_sandbox: ThreadedSandbox, tmp_path: Path, fault: Fault
     problems = []
     if expect == "ok" and result.is_error:
         problems.append(f"expected success, got: {message}")
-    if expect == "error" and not result.is_error:
+    if expect == "error" and not result.is_error and not _cut_by_the_deadline(result):
         problems.append(f"expected a ToolError, got: {message[:300]}")
     if result.is_error:
         if not any(word in message.lower() for word in FIX_WORDS):

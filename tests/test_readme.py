@@ -106,7 +106,7 @@ def test_the_demo_command_works_on_a_fresh_copy(tmp_path: Path) -> None:
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", ".ci-venv", "__pycache__", "*.mcpb",
                                                               ".pytest_cache", ".hypothesis", "node_modules"))
     result = subprocess.run(["bash", "-c", DEMO], cwd=copy, capture_output=True, text=True, timeout=600,
-                            env=child_env())
+                            env=child_env(TMPDIR=str(tmp_path)))  # the demo's stems stay with the test
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "4. The stems, on disk:" in result.stdout and "Done." in result.stdout
 
