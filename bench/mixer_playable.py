@@ -1,7 +1,9 @@
 """The mixer view: time from the tool result to "playable" for two long stems, in real Chromium, through a real
 MCP session with the real server (stem_audio chunks from the saved files) on a sandbox.
 
-    .venv/bin/python bench/mixer_playable.py [--quick] [--runs 3] [--seconds 180]
+    .venv/bin/python bench/mixer_playable.py [--quick] [--runs 3] [--seconds 180] [--formats mp3,wav]
+
+MP3 is what apiframe's CDN serves (the sandbox serves it with the `mp3` extra); WAV is the sandbox's default.
 
 The baseline, measured in the same run and the same browser frame: decoding one stem's bytes alone
 (decodeAudioData, no transfer). Needs the `browser` extra and a Debian Chromium (chromium-headless-shell or
@@ -74,8 +76,10 @@ async def main() -> None:
     parser = common.parser(__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=180.0)
+    parser.add_argument("--formats", default="mp3,wav", help="comma-separated: mp3, wav")
     args = parser.parse_args()
     runs, seconds = (1, 10.0) if args.quick else (args.runs, args.seconds)
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     common.banner("mixer: tool result to playable", args.quick)
     try:
         from playwright.async_api import async_playwright
@@ -89,33 +93,44 @@ async def main() -> None:
         return
     from suno_stems_mcp.mixer import view_html
     from suno_stems_mcp.sandbox import Sandbox, SandboxConfig, ThreadedSandbox
+    from suno_stems_mcp.sandbox.audio import mp3_available
 
-    results = []
-    with ThreadedSandbox(Sandbox(SandboxConfig.fast(track_seconds=seconds))) as running, \
-            tempfile.TemporaryDirectory(prefix="mixer-bench-") as output:
-        async with async_playwright() as playwright:
-            browser = await launch_chromium(playwright)
-            common.quiet()
-            try:
-                for n in range(runs):
-                    r = await one_run(browser, running, Path(output))
-                    results.append(r)
-                    print(f"   run {n + 1}: playable {r['playable']:.3f} s (both stems' bytes in "
-                          f"{r['transfer']:.3f} s, decoded {r['decoded_last']:.3f} s, {r['chunks']} chunks); "
-                          f"baseline decode-one-alone {r['decode_one_alone']:.3f} s")
-            finally:
-                await browser.close()
-    playable = common.median([r["playable"] for r in results])
-    baseline = common.median([r["decode_one_alone"] for r in results])
-    transfer = common.median([r["transfer"] for r in results])
-    common.table([("playable", f"{playable:.3f} s"), ("transfer of both stems", f"{transfer:.3f} s"),
-                  ("baseline: decode one stem alone", f"{baseline:.3f} s"),
-                  ("playable / baseline", f"{common.ratio(playable, baseline):.2f}")], ("median", "value"))
+    if "mp3" in formats and not mp3_available():
+        print("   mp3 skipped: the encoder is not installed (pip install -e '.[mp3]')")
+        formats.remove("mp3")
+    rows, figures = [], {}
+    async with async_playwright() as playwright:
+        browser = await launch_chromium(playwright)
+        common.quiet()
+        try:
+            for audio_format in formats:
+                results = []
+                config = SandboxConfig.fast(track_seconds=seconds, audio_format=audio_format)
+                with ThreadedSandbox(Sandbox(config)) as running, \
+                        tempfile.TemporaryDirectory(prefix="mixer-bench-") as output:
+                    for n in range(runs):
+                        r = await one_run(browser, running, Path(output))
+                        results.append(r)
+                        print(f"   {audio_format} run {n + 1}: playable {r['playable']:.3f} s (both stems' bytes "
+                              f"in {r['transfer']:.3f} s, decoded {r['decoded_last']:.3f} s, {r['chunks']} chunks); "
+                              f"baseline decode-one-alone {r['decode_one_alone']:.3f} s")
+                playable = common.median([r["playable"] for r in results])
+                baseline = common.median([r["decode_one_alone"] for r in results])
+                transfer = common.median([r["transfer"] for r in results])
+                rows += [(f"{audio_format}: playable", f"{playable:.3f} s"),
+                         (f"{audio_format}: transfer of both stems", f"{transfer:.3f} s"),
+                         (f"{audio_format}: baseline, decode one stem alone", f"{baseline:.3f} s"),
+                         (f"{audio_format}: playable / baseline", f"{common.ratio(playable, baseline):.2f}"),
+                         (f"{audio_format}: one stem", f"{results[0]['stem_bytes']:,} B")]
+                figures[audio_format] = {
+                    "stem_bytes": results[0]["stem_bytes"], "chunks": results[0]["chunks"], "playable_s": playable,
+                    "transfer_s": transfer, "baseline_decode_one_s": baseline,
+                    "ratio": common.ratio(playable, baseline)}
+        finally:
+            await browser.close()
+    common.table(rows, ("median", "value"))
     common.emit("mixer_playable", args.quick, {
-        "seconds_of_audio": seconds, "stem_bytes": results[0]["stem_bytes"], "chunks": results[0]["chunks"],
-        "view_bytes": len(view_html().encode()), "playable_s": playable, "transfer_s": transfer,
-        "baseline_decode_one_s": baseline, "ratio": common.ratio(playable, baseline), "met": None,
-    })
+        "seconds_of_audio": seconds, "view_bytes": len(view_html().encode()), "formats": figures, "met": None})
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ At most LOOP_SECONDS of audio is ever rendered; longer songs repeat that loop. T
 the loop holds a whole number of bars, so the repetition keeps time; a few milliseconds of fade at
 each edge keep the seam from clicking.
 
-Pure standard library. Synthesis runs on wavetables driven through C-level iterators (map,
+MP3 files (what the real CDN serves) are the WAV's samples through LAME, when the optional `lameenc` is
+installed: `mp3_bytes` encodes a part once and keeps the last few in memory.
+
+Pure standard library apart from that. Synthesis runs on wavetables driven through C-level iterators (map,
 itertools.accumulate) rather than per-sample Python loops, which keeps a 20 s part well under a second.
 """
 
@@ -170,6 +173,42 @@ def iter_wav(song: Song, part: str, chunk_size: int = 65536, *, start: int = 0,
     if not 0 <= start <= stop:
         raise ValueError(f"the byte range {start}..{stop} is not within the {size} bytes of the file")
     return _rechunk(_sliced(_wav_pieces(song, part, _data_size(song)), start, stop), chunk_size)
+
+
+MP3_BIT_RATE = 64  # kbit/s: mono speech-band audio at 22.05 kHz
+
+
+def mp3_available() -> bool:
+    try:
+        import lameenc  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def mp3_bytes(song: Song, part: str) -> bytes:
+    """The whole MP3 file of `part` for the full duration (MPEG-2 layer III, mono, MP3_BIT_RATE kbit/s)."""
+    _check_song(song)
+    _check_part(part)
+    return _encoded_mp3(song.seed, float(song.duration), part)
+
+
+@functools.lru_cache(maxsize=8)  # a 3-minute part is about 1.4 MB
+def _encoded_mp3(seed: int, duration: float, part: str) -> bytes:
+    import lameenc  # optional: the `mp3` extra
+
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(MP3_BIT_RATE)
+    encoder.set_in_sample_rate(SAMPLE_RATE)
+    encoder.set_channels(1)
+    encoder.set_quality(7)
+    song = Song(seed=seed, duration=duration)
+    encoded = bytearray()
+    for chunk in _rechunk(_sliced(_wav_pieces(song, part, _data_size(song)), _WAV_HEADER_SIZE, wav_size(song)),
+                          1 << 20):
+        encoded += encoder.encode(chunk)
+    encoded += encoder.flush()
+    return bytes(encoded)
 
 
 @functools.lru_cache(maxsize=64)

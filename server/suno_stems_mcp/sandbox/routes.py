@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,7 +21,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from . import audio
-from .config import CREDITS_PER_JOB
+from .config import AUDIO_FORMATS, CREDITS_PER_JOB
 from .music import ACTION_TITLES, song_tracks, stems_tracks, title_from_prompt
 from .store import Account, Job, Kind
 from .validation import is_uuid, validate_generate, validate_suno_action
@@ -230,22 +231,30 @@ def build_routes(sandbox: Sandbox) -> Starlette:
     async def me(request: Request) -> Response:
         return JSONResponse(me_json(authenticate(request)))
 
-    def finished_track(name: str, suffix: str) -> tuple[Job, int]:
+    def finished_track(name: str, suffixes: tuple[str, ...]) -> tuple[Job, int, str]:
         job_id, _, rest = name.rpartition("-")
         number, dot, extension = rest.partition(".")
         job = store.jobs.get(job_id)
         now = store.now()
-        if (job is None or dot != "." or extension != suffix or not number.isdigit()
+        if (job is None or dot != "." or extension not in suffixes or not number.isdigit()
                 or int(number) >= len(job.tracks) or job.status(now) != "COMPLETED"
                 or job.expired(now, sandbox.config.retention_seconds)):
             raise HTTPException(404, "Not Found")
-        return job, int(number)
+        return job, int(number), extension
 
     async def audio_file(request: Request) -> Response:
-        job, n = finished_track(request.path_params["name"], "wav")
+        # Both formats answer, whatever the sandbox serves now: links handed out before a restart keep working.
+        job, n, extension = finished_track(request.path_params["name"], AUDIO_FORMATS)
         track = job.tracks[n]
         song = audio.Song(seed=track.seed, duration=track.duration)
-        size = audio.wav_size(song)
+        if extension == "mp3":
+            if not audio.mp3_available():
+                raise HTTPException(404, "Not Found")
+            body = await anyio.to_thread.run_sync(audio.mp3_bytes, song, track.part)
+            size = len(body)
+        else:
+            size = audio.wav_size(song)
+        media_type = "audio/mpeg" if extension == "mp3" else "audio/wav"
         etag = f'"{track.seed:x}-{track.part}-{size:x}"'
         headers = {"Accept-Ranges": "bytes", "ETag": etag, "Cache-Control": "public, max-age=86400",
                    "Last-Modified": formatdate(job.final_at(store.now()) or store.now(), usegmt=True)}
@@ -258,12 +267,14 @@ def build_routes(sandbox: Sandbox) -> Starlette:
         if wanted is not None:
             status, headers["Content-Range"] = 206, f"bytes {start}-{stop - 1}/{size}"
         if request.method == "HEAD":
-            return Response(status_code=status, headers=headers, media_type="audio/wav")
+            return Response(status_code=status, headers=headers, media_type=media_type)
+        if extension == "mp3":
+            return Response(body[start:stop], status_code=status, headers=headers, media_type=media_type)
         return StreamingResponse(_iterate(audio.iter_wav(song, track.part, start=start, stop=stop)),
-                                 status_code=status, headers=headers, media_type="audio/wav")
+                                 status_code=status, headers=headers, media_type=media_type)
 
     async def image_file(request: Request) -> Response:
-        job, n = finished_track(request.path_params["name"], "png")
+        job, n, _ = finished_track(request.path_params["name"], ("png",))
         return Response(audio.cover_png(job.tracks[n].seed), media_type="image/png")
 
     async def problem(request: Request, exc: Exception) -> Response:

@@ -7,8 +7,8 @@ from typing import Any
 from .store import Account, Job, Store, iso
 
 
-def audio_url(base_url: str, job: Job, n: int) -> str:
-    return f"{base_url}/cdn/audio/{job.id}-{n}.wav"
+def audio_url(base_url: str, job: Job, n: int, audio_format: str) -> str:
+    return f"{base_url}/cdn/audio/{job.id}-{n}.{audio_format}"
 
 
 def image_url(base_url: str, job: Job, n: int) -> str:
@@ -31,19 +31,19 @@ def job_json(store: Store, job: Job, base_url: str, *, in_list: bool = False) ->
         "completedAt": iso(done_at) if done_at is not None else None,
         "expired": job.expired(now, store.config.retention_seconds),
         "input": job.input,
-        "result": result_json(job, base_url) if status == "COMPLETED" else None,
+        "result": result_json(job, base_url, store.config.audio_format) if status == "COMPLETED" else None,
     }
     if in_list:
         body.pop("input")
     return body
 
 
-def result_json(job: Job, base_url: str) -> dict[str, Any]:
+def result_json(job: Job, base_url: str, audio_format: str) -> dict[str, Any]:
     return {
         "tracks": [
             {
                 "id": track.id,
-                "audioUrl": audio_url(base_url, job, n),
+                "audioUrl": audio_url(base_url, job, n, audio_format),
                 "imageUrl": image_url(base_url, job, n) if track.has_image else None,
                 "title": track.title,
                 "tags": track.tags,

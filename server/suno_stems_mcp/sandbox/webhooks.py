@@ -38,7 +38,7 @@ def _payload(store: Store, job: Job, event: str) -> dict[str, Any]:
     elif event == "completed":
         done = job.final_at(now)
         payload.update(
-            result=result_json(job, job.base_url),
+            result=result_json(job, job.base_url, store.config.audio_format),
             creditCost=store.credit_cost(job),
             completedAt=iso(done) if done is not None else None,
         )
