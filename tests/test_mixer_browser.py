@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from suno_stems_mcp.mixer import view_html
-from suno_stems_mcp.sandbox import Sandbox, SandboxConfig, ThreadedSandbox
+from suno_stems_mcp.sandbox import Sandbox, SandboxConfig, ThreadedSandbox, audio
 
 from .support import SEEDED_STEMS, SONG_2, connected, ok, settings_for, wav_samples
 from .test_tool_stem_audio import app_client
@@ -61,11 +61,27 @@ def sandbox() -> Any:
         yield running
 
 
+@pytest.fixture(scope="module")
+def mp3_sandbox() -> Any:
+    """A sandbox whose CDN serves MP3, as the real one does."""
+    with ThreadedSandbox(Sandbox(SandboxConfig.fast(track_seconds=SECONDS, audio_format="mp3"))) as running:
+        yield running
+
+
 @pytest.fixture
 def mixer(browser: Any, sandbox: ThreadedSandbox, tmp_path: Path):
     """`async with mixer(job_id=..., theme=..., apps=True) as (host, client):` the view in a host, its tools on
     a fresh server (a context manager inside the test: the in-memory client lives in one task)."""
+    return _opener(browser, sandbox, tmp_path)
 
+
+@pytest.fixture
+def mp3_mixer(browser: Any, mp3_sandbox: ThreadedSandbox, tmp_path: Path):
+    """`mixer` on a sandbox that serves MP3."""
+    return _opener(browser, mp3_sandbox, tmp_path)
+
+
+def _opener(browser: Any, sandbox: ThreadedSandbox, tmp_path: Path):
     @asynccontextmanager
     async def opener(job_id: str | None = None, *, theme: str = "dark", apps: bool = True,
                      **kwargs: Any) -> AsyncIterator[tuple[MixerHost, Any]]:
@@ -117,6 +133,7 @@ async def test_loads_both_stems_of_a_real_split_in_chunks(mixer: Any, tmp_path: 
             assert [c["offset"] for c in calls] == list(range(0, size, CHUNK)) and len(calls) == 2
             assert all(c["job_id"] == SEEDED_STEMS for c in calls)
         assert state["audioContexts"] == {"created": 1, "open": 1}
+        assert await host.controls.locator("#title").text_content() == "Midnight Harbor"  # from the result's source
         assert_clean(host)
 
 
@@ -336,3 +353,55 @@ async def test_the_saved_page_served_over_http_mixes_with_web_audio(browser: Any
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- MP3 stems, as the real CDN serves them -----------------------------------------------------------------------
+
+MP3_REL = 0.08
+"""64 kbit/s MP3 changes a stem's level by a few per cent; the gains' effect must still show."""
+
+
+def source_levels(sandbox: ThreadedSandbox, job_id: str) -> dict[str, float]:
+    """RMS of a job's stems as the sandbox synthesised them (the samples its MP3s were encoded from), and of
+    their sum."""
+    job = sandbox.sandbox.store.jobs[job_id]
+    parts = {t.id: wav_samples(audio.wav_bytes(audio.Song(seed=t.seed, duration=t.duration), t.part))
+             for t in job.tracks}
+    return {"vocals": rms(parts["vocals"]), "instrumental": rms(parts["instrumental"]),
+            "mix": rms([v + i for v, i in zip(parts["vocals"], parts["instrumental"], strict=True)])}
+
+
+async def test_mp3_stems_load_play_and_mix_like_their_source(mp3_mixer: Any, mp3_sandbox: ThreadedSandbox,
+                                                             tmp_path: Path) -> None:
+    async with mp3_mixer(SEEDED_STEMS) as (host, client):
+        state = await host.state()
+        assert state["ready"] and state["engine"] == "webaudio", state
+        assert state["duration"] == pytest.approx(SECONDS, abs=0.15)  # an MP3 frame of padding at most
+        ok(await client.call_tool("get_job", {"job_id": SEEDED_STEMS}))  # a loaded machine may need a second call
+        assert sorted(p.name for p in folder_of(tmp_path).iterdir()) == ["instrumental.mp3", "mixer.html",
+                                                                         "vocals.mp3"]
+        assert {c["arguments"]["stem"] for c in host.calls_to("stem_audio")} == {"vocals", "instrumental"}
+        expected = source_levels(mp3_sandbox, SEEDED_STEMS)
+        render = await host.render_mix()
+        for part in ("vocals", "instrumental", "mix"):
+            assert render["rms"][part] == pytest.approx(expected[part], rel=MP3_REL), part
+        await stem_row(host, "vocals").locator(".mute").click()
+        muted = (await host.render_mix())["rms"]
+        assert muted["vocals"] == 0 and muted["mix"] == pytest.approx(expected["instrumental"], rel=MP3_REL)
+        await host.controls.locator("#play").click()
+        playing = await host.wait_until("s => s.playing && s.position > 0.3")
+        assert playing["graph"]["activeSources"] == 2
+        assert_clean(host)
+
+
+async def test_the_saved_page_plays_mp3_stems_from_a_file_url(browser: Any, mp3_sandbox: ThreadedSandbox,
+                                                              tmp_path: Path) -> None:
+    page_file = await saved_page(mp3_sandbox, tmp_path)
+    async with opened(browser, page_file.as_uri()) as (page, problems):
+        state = await page.evaluate("() => window.__mixer.state()")
+        assert state["engine"] == "elements" and state["duration"] == pytest.approx(SECONDS, abs=0.15)
+        await page.locator("#play").click()
+        await page.wait_for_function("() => window.__mixer.state().position > 1", timeout=5000)
+        graph = (await page.evaluate("() => window.__mixer.state()"))["graph"]
+        assert abs(graph["currentTimes"]["vocals"] - graph["currentTimes"]["instrumental"]) < 0.1
+        assert problems == []

@@ -39,8 +39,8 @@ async def test_a_saved_split_gets_mixer_html_beside_its_stems(live_sandbox: Thre
     assert config["mode"] == "local"
     assert config["files"] == {"vocals": "vocals.wav", "instrumental": "instrumental.wav"}
     assert config["job"]["job_id"] == SEEDED_STEMS and config["job"]["status"] == "COMPLETED"
-    assert [t["title"] for t in config["job"]["tracks"]] == ["Midnight Harbor (vocals)",
-                                                            "Midnight Harbor (instrumental)"]
+    assert config["job"]["source"] == {"title": "Midnight Harbor"}
+    assert [t["title"] for t in config["job"]["tracks"]] == ["Vocals", "Instrumental"]
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 

@@ -209,7 +209,7 @@ async def test_the_seeded_stems_job_is_still_named_after_its_source_song(live_sa
     assert files_under(tmp_path) == [folder / "instrumental.wav", folder / "vocals.wav"]
     assert all(len(wav_samples(Path(t.get("file")).read_bytes())) > 0 for t in job["tracks"])
     clip_1 = live_sandbox.sandbox.store.jobs[SONG].tracks[0].id  # learnt from the parent when naming the folder
-    assert job.get("source") == {"parent_job_id": SONG, "index": 1, "track_id": clip_1}
+    assert job.get("source") == {"parent_job_id": SONG, "index": 1, "track_id": clip_1, "title": "Midnight Harbor"}
     assert (job["status"], job["done"], job.get("credit_cost"), job["sandbox"]) == ("COMPLETED", True, 11, True)
 
 

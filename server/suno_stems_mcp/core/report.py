@@ -56,8 +56,8 @@ def describe(job: ApiJob, source: SplitSource | None, saved: SavedFiles, facts: 
             for t in job.tracks
         ],
         mixer=str(saved.mixer) if saved.mixer is not None else None,
-        source=Source(parent_job_id=source.parent_job_id, index=source.index, track_id=source.track_id)
-        if source else None,
+        source=Source(parent_job_id=source.parent_job_id, index=source.index, track_id=source.track_id,
+                      title=source.title) if source else None,
         reused=facts.reused,
         sandbox=facts.sandbox,
         next_step=next_step(job, saved, facts),

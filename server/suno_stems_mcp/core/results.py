@@ -30,6 +30,7 @@ class Source(_Out):
     parent_job_id: str
     index: int | None = None
     track_id: str | None = None
+    title: str | None = Field(None, description="the song's title")
 
 
 class Job(_Out):

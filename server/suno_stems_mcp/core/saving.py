@@ -105,12 +105,12 @@ async def mixer_page(memory: Memory, job: ApiJob, folder: Path, files: dict[str,
 
 
 def _local_job(memory: Memory, job: ApiJob) -> dict[str, Any]:
-    """What the page shows of the job: its status, and the song's title as the view reads it from the stems'."""
+    """What the page shows of the job: its status, its stems and the song's title."""
     known = memory.sources.get(job.id)
     title = known.title if known is not None else None
-    tracks = [{"id": t.id, "title": f"{title} ({t.id})" if title else t.title, "duration": t.duration}
-              for t in job.tracks if t.id in STEMS]
-    return {"job_id": job.id, "status": job.status, "done": job.done, "expired": job.expired, "tracks": tracks}
+    tracks = [{"id": t.id, "title": t.title, "duration": t.duration} for t in job.tracks if t.id in STEMS]
+    return {"job_id": job.id, "status": job.status, "done": job.done, "expired": job.expired, "tracks": tracks,
+            "source": {"title": title} if title else None}
 
 
 def _write_once(page: Path, html: str) -> None:

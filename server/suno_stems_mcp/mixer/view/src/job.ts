@@ -24,7 +24,7 @@ export interface Job {
   created_at?: string | null;
   completed_at?: string | null;
   tracks?: Track[] | null;
-  source?: unknown;
+  source?: { parent_job_id?: string; index?: number | null; track_id?: string | null; title?: string | null } | null;
   reused?: boolean | null;
   sandbox?: boolean | null;
   next_step?: string | null;
@@ -38,9 +38,11 @@ export function asJob(value: unknown): Job | null {
   return { ...job, done: Boolean(job.done) } as Job;
 }
 
-/** The song's title from its stems' titles ("Song (vocals)" -> "Song"); "" while no track is known, and when
- * the stems are titled only by what they are ("Vocals"). */
+/** The song's title: the one the server names in `source`, else from its stems' titles ("Song (vocals)" ->
+ * "Song"); "" while neither is known, and when the stems are titled only by what they are ("Vocals"). */
 export function songTitle(job: Job): string {
+  const named = job.source?.title?.trim();
+  if (named) return named;
   const titled = (job.tracks ?? []).find((t) => t.title);
   const title = (titled?.title ?? "").replace(/\s*[-–(]\s*(vocals|instrumental)\)?\s*$/i, "");
   return /^\s*(vocals|instrumental)\s*$/i.test(title) ? "" : title;
