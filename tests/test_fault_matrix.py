@@ -7,6 +7,7 @@ job id when one exists); no partial file may be left; and the server must answer
 from __future__ import annotations
 
 import contextlib
+import json
 import resource
 import time
 from collections.abc import Callable, Iterator
@@ -50,6 +51,8 @@ class Fault:
     file_limit: int | None = None
     job_plan: dict[str, Any] = field(default_factory=dict)
     after_job: Callable[[ThreadedSandbox, str], None] | None = None
+    bounded: bool = False
+    """The call must end within SUNO_STEMS_MAX_WAIT and a margin however the fault holds it (a hang shows)."""
 
 
 def _route(tool: Tool) -> str:
@@ -65,7 +68,15 @@ def on_audio(**fault: Any) -> Callable[[ThreadedSandbox, Tool], None]:
     return lambda running, tool: running.sandbox.inject("GET /cdn/audio/*", **fault) and None
 
 
+def on_reads(**fault: Any) -> Callable[[ThreadedSandbox, Tool], None]:
+    """apiframe's answers to reading jobs: the polls after a split's POST, get_job's read, list_tracks' page."""
+    return lambda running, tool: running.sandbox.inject(
+        "GET /v2/jobs" if tool == "list_tracks" else "GET /v2/jobs/*", **fault) and None
+
+
 ALL: dict[Tool, Expect] = {"split_stems": "ok", "get_job": "ok", "list_tracks": "ok"}
+ANY: dict[Tool, Expect] = {"split_stems": "either", "get_job": "either", "list_tracks": "either"}
+DRIPPING: dict[Tool, Expect] = {"split_stems": "either", "get_job": "either"}
 JOBS: dict[Tool, Expect] = {"split_stems": "ok", "get_job": "ok"}
 FILES: dict[Tool, Expect] = {"split_stems": "error", "get_job": "error"}
 
@@ -95,6 +106,31 @@ FAULTS = [
     Fault("an output folder that is not writable", FILES,
           output=lambda tmp: _not_writable(tmp) / "stems"),
     Fault("a disk that fills mid-download", FILES, file_limit=20_000),
+    # A hostile CDN.
+    Fault("audio headers dripping a byte every 2 s", DRIPPING, on_audio(drip_headers=2.0, times=1000),
+          max_wait=3.0, wait_seconds=3, bounded=True),
+    Fault("an audio body dripping a byte a second", DRIPPING, on_audio(drip=1.0, times=1000),
+          max_wait=3.0, wait_seconds=3, bounded=True),
+    Fault("a CDN redirect loop", FILES, on_audio(redirect="loop", times=1000)),
+    Fault("a CDN redirect to plain http", FILES, on_audio(redirect="http://cdn.example.invalid{path}", times=1000)),
+    Fault("a CDN redirect to a private host", FILES, on_audio(redirect="https://10.0.0.1{path}", times=1000)),
+    Fault("a gzip bomb", FILES, on_audio(body="gzip-bomb", inflates_to=256 << 20, times=1000)),
+    Fault("an endless audio body", FILES, on_audio(body="endless", times=1000)),
+    Fault("a corrupt gzip audio body", FILES, on_audio(body="gzip-corrupt", times=1000)),
+    # A hostile API.
+    Fault("a huge JSON answer", ANY, on_reads(body="huge", huge_bytes=32 << 20, times=100)),
+    Fault("a huge chunked JSON answer", ANY, on_reads(body="huge", huge_bytes=32 << 20, declare_length=False,
+                                                       times=100)),
+    Fault("deeply nested JSON", ANY, on_reads(body="deep", times=100)),
+    Fault("fields of the wrong type", ANY, on_reads(patch={"progress": "50", "expired": None},
+                                                    track_patch={"audioUrl": 5, "title": {"a": 1}, "duration": "2"},
+                                                    times=100)),
+    Fault("a read-after-write 404 on the first polls", {"split_stems": "ok"},
+          on_reads(status=404, times=2, new_jobs_only=True)),
+    Fault("the key echoed whole in errors and jobs", ALL, on_reads(echo_key="whole", times=100)),
+    Fault("the key echoed without its last character", ALL, on_reads(echo_key="partial", times=100)),
+    Fault("the key echoed upper-cased", ALL, on_reads(echo_key="upper", times=100)),
+    Fault("the key echoed in a 400's error body", ANY, on_reads(echo_key="whole", status=400, times=100)),
 ]
 
 
@@ -148,6 +184,16 @@ def _leftovers(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and left_over(p)]
 
 
+def _key_in(seen: str) -> str | None:
+    """The sandbox key, whole or by any 12 characters of its secret-looking part, in any letter case."""
+    folded, secret = seen.lower(), DEMO_KEY.lower()
+    for start in range(len("afk_sandbox_"), len(secret) - 11):
+        at = folded.find(secret[start:start + 12])
+        if at >= 0:
+            return seen[max(0, at - 40):at + 52]
+    return None
+
+
 def _cut_by_the_deadline(result: Any) -> bool:
     """A download the call's deadline cut before the fault could show itself (a loaded machine retries more
     slowly): an honest result with no file claimed and a next_step to call get_job, which goes on saving."""
@@ -185,8 +231,10 @@ async def test_fault(live_sandbox: ThreadedSandbox, tmp_path: Path, fault: Fault
             fault.after_job(live_sandbox, job_id)
         fault.inject(live_sandbox, tool)
         before = live_sandbox.sandbox.counters.stems_jobs_created
+        started = time.monotonic()
         with file_size_limit(fault.file_limit):
             result = await client.call_tool(tool, arguments)
+        took = time.monotonic() - started
         live_sandbox.sandbox.faults.clear()
         created = live_sandbox.sandbox.counters.stems_jobs_created - before
         if tool == "split_stems" and created:
@@ -212,6 +260,13 @@ async def test_fault(live_sandbox: ThreadedSandbox, tmp_path: Path, fault: Fault
         problems.append(f"{created} stems jobs were created")
     if tool != "split_stems" and created > 0:
         problems.append(f"{tool} created {created} stems jobs")
+    # A call must end within SUNO_STEMS_MAX_WAIT and a few seconds; the margin here is wide for a loaded machine,
+    # and still far below the minute a hang took.
+    if fault.bounded and took > fault.max_wait + 12:
+        problems.append(f"the call took {took:.1f} s with SUNO_STEMS_MAX_WAIT={fault.max_wait:g}")
+    leaked = _key_in(message + json.dumps(result.structured_content or {}))
+    if leaked:
+        problems.append(f"the key reached the model: {leaked}")
     leftovers = _leftovers(output)
     if leftovers:
         problems.append(f"partial files left: {leftovers}")

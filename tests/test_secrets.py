@@ -436,3 +436,55 @@ async def test_an_error_body_that_repeats_the_key_is_shown_without_it(tmp_path: 
             result = scan.result(f"echoed {status}", await client.call_tool("list_tracks", {}))
     assert result.is_error and str(status) in text(result), text(result)
     assert not scan.leaks, scan.leaks
+
+
+def fragments_of(key: str, size: int = 12) -> list[str]:
+    """Every `size`-character window of the key's random part, lower-cased: an echo missing a character, cut
+    short or re-cased still holds one of them."""
+    tail = key.rsplit("_", 1)[-1].lower()
+    return [tail[i:i + size] for i in range(len(tail) - size + 1)]
+
+
+@pytest.mark.parametrize("how", ["whole", "partial", "upper"])
+async def test_a_key_apiframe_echoes_never_reaches_a_result_or_the_log(live_sandbox: ThreadedSandbox,
+                                                                       tmp_path: Path, how: str) -> None:
+    """apiframe echoing the caller's key (whole, missing its last character, upper-cased) in a job's error,
+    its tracks' titles and tags, and in error bodies (400 and a retried 503): every result, error, next_step
+    and stderr line of a stdio server at DEBUG is swept for any 12 characters of the key, in any case."""
+    key = new_canary()
+    live_sandbox.sandbox.add_account(key, credits=1000)
+    song = await make_song(live_sandbox, key)
+    env = child_env(APIFRAME_API_KEY=key, SUNO_STEMS_LOG_LEVEL="DEBUG", SUNO_STEMS_MAX_WAIT="8",
+                    SUNO_STEMS_OUTPUT_DIR=str(tmp_path / "stems"), APIFRAME_BASE_URL=live_sandbox.url)
+    pieces = fragments_of(key)
+    seen: list[tuple[str, str]] = []
+    inject = live_sandbox.sandbox.inject
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with Client(stdio_client(stdio_params(env=env), errlog=errlog)) as client:
+
+            async def call(where: str, tool: str, args: dict[str, Any]) -> CallToolResult:
+                result = await client.call_tool(tool, args)
+                seen.append((where, text(result) + json.dumps(result.structured_content or {})))
+                return result
+
+            inject("GET /v2/jobs", echo_key=how)
+            await call("list_tracks, echoed in jobs", "list_tracks", {})
+            inject("GET /v2/jobs/*", echo_key=how, times=100)
+            split = await call("split_stems, echoed in every poll", "split_stems",
+                               {"parent_job_id": song, "index": 1, "wait_seconds": 6})
+            live_sandbox.sandbox.faults.clear()
+            job_id = (split.structured_content or {}).get("job_id")
+            assert job_id, text(split)
+            inject("GET /v2/jobs/*", echo_key=how, status=400)
+            refused = await call("get_job, echoed in a 400", "get_job", {"job_id": job_id})
+            inject("GET /v2/jobs/*", echo_key=how, status=503, times=2)
+            await call("get_job, echoed in a retried 503", "get_job", {"job_id": job_id})
+            inject("POST /v2/music/suno/action", echo_key=how, status=400)
+            await call("split_stems, echoed in a refused POST", "split_stems", {"parent_job_id": song, "index": 2})
+    assert refused.is_error and job_id in text(refused)
+    stderr = (tmp_path / "stderr.log").read_text(errors="replace")
+    assert "retrying" in stderr  # the 503's body went through the logging path
+    leaks = [f"{where}: {piece}" for where, content in [*seen, ("stderr", stderr)]
+             for piece in pieces if piece in content.lower()]
+    assert not leaks, leaks[:5]
+    assert len(seen) == 5 and len(stderr) > 1000

@@ -258,7 +258,9 @@ class ApiframeClient:
             for path, problems in details.items()
         ) if isinstance(details, dict) and details else ""
         return Rejected(
-            f"apiframe rejected the request ({status}: {text}{' — ' + self._redact(listed) if listed else ''}).",
+            f"apiframe rejected the request ({status}: {text}{' — ' + self._redact(listed) if listed else ''}). "
+            "Check the values it names and try again; if apiframe keeps refusing a request that looks right, "
+            "send its message to apiframe support.",
             status=status, job_id=job_id)
 
     def _redact(self, text: str) -> str:

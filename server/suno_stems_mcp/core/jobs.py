@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..apiframe import ApiJob
 from ..config import Settings
 from ..deadline import Deadline
-from ..errors import ApiUnavailable, InvalidArguments, NotFound, RateLimited
+from ..errors import ApiError, ApiUnavailable, InvalidArguments, NotFound, RateLimited
 from ..vocabulary import JobStatus
 from .budget import Budget
 from .memory import Memory
@@ -33,6 +33,10 @@ async def read_job(client: ApiframeClient, job_id: str, deadline: Deadline) -> A
             "check the id, or call list_tracks to see your songs.", status=404) from None
     except (ApiUnavailable, RateLimited) as exc:
         exc.args = (f"{exc} Call get_job with job_id={job_id} again then; nothing is lost.",)
+        raise
+    except ApiError as exc:
+        if job_id not in str(exc):
+            exc.args = (f"Reading job {job_id}: {exc}",)
         raise
 
 
