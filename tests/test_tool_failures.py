@@ -228,3 +228,20 @@ async def test_a_completed_job_without_tracks_says_to_look_again(live_sandbox: T
         job = ok(await client.call_tool("get_job", {"job_id": job_id}))
     assert job["status"] == "COMPLETED" and job["tracks"] == [] and "lists no tracks" in job["next_step"]
     assert files_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("outcome", ["FAILED", "CANCELLED"])
+async def test_a_split_that_dies_after_its_call_leaves_no_empty_folder(live_sandbox: ThreadedSandbox,
+                                                                       tmp_path: Path, outcome: str) -> None:
+    """split_stems names a folder after the song while the job runs (so a later process saves the files under
+    that name); when the job then fails or is cancelled, the get_job that learns it removes the empty folder."""
+    live_sandbox.sandbox.plan_next(outcome="FAILED" if outcome == "FAILED" else "NEVER",
+                                   error="Separation failed.", kinds=("stems",))
+    async with connected(settings_for(live_sandbox, tmp_path)) as client:
+        job = ok(await client.call_tool("split_stems", {**SPLIT, "wait_seconds": 0}))
+        assert not job["done"] and [p for p in tmp_path.iterdir() if p.is_dir()], "no folder was reserved"
+        if outcome == "CANCELLED":
+            live_sandbox.sandbox.store.cancel(job["job_id"])
+        final = ok(await client.call_tool("get_job", {"job_id": job["job_id"], "wait_seconds": 8}))
+    assert final["status"] == outcome
+    assert [p for p in tmp_path.rglob("*")] == [], "an empty folder was left"

@@ -9,13 +9,13 @@ from ..apiframe import ApiJob
 from ..config import Settings
 from ..deadline import Deadline
 from ..errors import ApiError, ApiUnavailable, InvalidArguments, NotFound, RateLimited
-from ..vocabulary import JobStatus
+from ..vocabulary import DEAD_STATUSES, JobStatus
 from .budget import Budget
 from .memory import Memory
 from .report import Facts, SavedFiles, describe
 from .results import Job
 from .runtime import Runtime
-from .saving import save_files, source_of
+from .saving import release_folder, save_files, source_of
 from .waiting import OnUpdate, wait_for
 
 if TYPE_CHECKING:
@@ -83,6 +83,8 @@ async def conclude(runtime: Runtime, client: ApiframeClient, job: ApiJob, *, dow
     saved = SavedFiles()
     if job.state is JobStatus.COMPLETED and job.tracks:
         saved = await save_files(runtime.downloader(), client, memory, job, download=download, deadline=budget.call)
+    elif job.state in DEAD_STATUSES and not runtime.settings.hosted:
+        release_folder(runtime.downloader(), job)
     settings = runtime.settings
     facts = Facts(download=download, wait_hint=budget.hint, reused=reused, sandbox=settings.sandbox,
                   downloads_allowed=settings.download or settings.transport == "stdio")

@@ -83,6 +83,15 @@ async def save_files(downloader: Downloader, client: ApiframeClient, memory: Mem
                       mixer=await mixer_page(memory, job, folder, files, write=True))
 
 
+def release_folder(downloader: Downloader, job: ApiJob) -> None:
+    """A FAILED or CANCELLED job will never have files: remove the folder split_stems reserved for it, and only
+    while it is empty (nothing of the user's is ever removed)."""
+    folder = downloader.find_folder(job.id)
+    if folder is not None:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 async def mixer_page(memory: Memory, job: ApiJob, folder: Path, files: dict[str, Path], *, write: bool
                      ) -> Path | None:
     """mixer.html beside both saved stems of a COMPLETED stems job, for hosts that do not show the mixer

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -217,29 +216,21 @@ async def split_track(runtime: Runtime, request: SplitRequest, *, budget: Budget
     downloader = runtime.downloader() if saving or runtime.settings.download else None
     submitted = await submit(client, runtime.memory, downloader, request, parent, track, position, budget.call)
     job = submitted.job
-    reserved = (_reserve_folder(downloader, runtime.memory, track.title, job)
-                if saving and downloader is not None and not job.done else None)
+    if saving and downloader is not None and not job.done:
+        _reserve_folder(downloader, runtime.memory, track.title, job)  # conclude() releases it if the job dies
     async with names_job(job.id):
         if not job.done:
             job = await wait_for_job(client, runtime.memory, job, budget=budget, on_update=on_update)
-        described = await conclude(runtime, client, job, download=saving, budget=budget, reused=submitted.reused)
-    if reserved is not None and job.state in DEAD_STATUSES:
-        with contextlib.suppress(OSError):
-            reserved.rmdir()  # only while empty: nothing will be saved for a dead job
-    return described
+        return await conclude(runtime, client, job, download=saving, budget=budget, reused=submitted.reused)
 
 
-def _reserve_folder(downloader: Downloader, memory: Memory, title: str | None, job: ApiJob) -> Path | None:
+def _reserve_folder(downloader: Downloader, memory: Memory, title: str | None, job: ApiJob) -> None:
     """The song-named folder of a job not finished yet, made now and left empty: a later process that saves
     the files (get_job) finds it by the job id, where it could not learn the song (apiframe does not promise a
     stems job's `input`) and would name the folder after the job alone."""
     from .saving import saved_folder
 
     if not title or saved_folder(downloader, memory, job) is not None:
-        return None
-    folder = downloader.folder_for(title, job.id)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None  # saving will say what is wrong with the output folder when there is something to save
-    return folder
+        return
+    with contextlib.suppress(OSError):  # saving says what is wrong with the output folder, if it comes to that
+        downloader.folder_for(title, job.id).mkdir(parents=True, exist_ok=True)
