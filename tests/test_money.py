@@ -25,6 +25,10 @@ def _posts(running: ThreadedSandbox) -> list[Any]:
     return running.sandbox.requests("POST", "/v2/music/suno/action")
 
 
+TRACK_1 = object()
+"""Stands for the song's first track id, known once the sandbox runs."""
+
+
 @pytest.mark.parametrize(("first", "second"), [
     ({"webhook_events": ["completed", "failed"]}, {"webhook_events": ["failed", "completed"]}),
     ({"webhook_events": ["completed", "failed"]}, {"webhook_events": ["completed", "failed", "completed"]}),
@@ -33,11 +37,14 @@ def _posts(running: ThreadedSandbox) -> list[Any]:
     ({"webhook_events": ["failed", "completed"]}, {}),
     ({}, {"webhook_url": "https://LocalHost:9/stems"}),
     ({"webhook_url": "HTTPS://LOCALHOST:9/stems"}, {}),
+    ({}, {"index": None, "track_id": TRACK_1}),
 ], ids=["order", "duplicate", "progress-order-duplicate", "default-then-spelled", "spelled-then-default",
-        "host-case", "scheme-and-host-case"])
+        "host-case", "scheme-and-host-case", "index-then-its-track-id"])
 async def test_the_same_webhook_said_another_way_is_one_key_one_body_one_job(
         live_sandbox: ThreadedSandbox, tmp_path: Path, first: dict[str, Any], second: dict[str, Any]) -> None:
     base = {"parent_job_id": SONG, "index": 1, "wait_seconds": 0, "webhook_url": HOOK}
+    clip_1 = live_sandbox.sandbox.store.jobs[SONG].tracks[0].id
+    second = {name: clip_1 if value is TRACK_1 else value for name, value in second.items()}
     before = live_sandbox.sandbox.credits()
     async with connected(settings_for(live_sandbox, tmp_path, download=False)) as client:
         one = ok(await client.call_tool("split_stems", {**base, **first}))
