@@ -168,7 +168,7 @@ def without_nulls_and_false(value: Any) -> Any:
 
 
 TOOL_CUTS = (
-    ("drop outputSchema from suno_stems_mcp.tools/list (clients then skip validation; not model-visible on most hosts)",
+    ("drop outputSchema from tools/list (clients then skip validation; not model-visible on most hosts)",
      drop_output_schema),
     ("drop the descriptions inside outputSchema", drop_output_descriptions),
     ("drop `required` lists inside outputSchema", drop_output_required),
