@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import anyio
+import httpcore
 import httpx
 import httpx2
 import pytest
@@ -20,7 +21,9 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 
 from suno_stems_mcp.config import Settings
+from suno_stems_mcp.core import runtime as runtime_module
 from suno_stems_mcp.core.runtime import Runtime, key_scope
+from suno_stems_mcp.deadline import Deadline
 from suno_stems_mcp.errors import MissingKey, SettingsError
 from suno_stems_mcp.http_transport import build_http_app, http_limits
 from suno_stems_mcp.mcp_server import build_server
@@ -142,6 +145,44 @@ async def test_the_token_still_guards_mcp_but_not_health(sandbox: ThreadedSandbo
     assert refused.status_code == 401
     assert health.status_code == 200 and ready.status_code == 200
     assert listed["tracks"]
+
+
+async def test_a_crowd_of_users_waits_its_turn_outside_the_connection_pool(sandbox: ThreadedSandbox,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many users at once: the apiframe requests beyond the pool's connections wait in a plain queue, not in
+    httpx's pool, whose bookkeeping at every request's start and end goes over each request queued in it against
+    each connection (with 300 users at once, a replica spent most of its CPU there and calls missed their time)."""
+    peak = 0
+    assign = httpcore.AsyncConnectionPool._assign_requests_to_connections  # where that bookkeeping happens
+
+    def counting(pool: httpcore.AsyncConnectionPool) -> Any:
+        nonlocal peak
+        peak = max(peak, len(pool._requests))
+        return assign(pool)
+
+    monkeypatch.setattr(httpcore.AsyncConnectionPool, "_assign_requests_to_connections", counting)
+    runtime = Runtime(hosted_settings(sandbox))
+    limit = runtime_module.MAX_CONNECTIONS
+    crowd = [f"afk_sandbox_crowd{n}" for n in range(3 * limit)]
+    try:
+        jobs = await _gather(*(runtime.for_call(key).api().get_job(seeded_id(key, "Midnight Harbor"), Deadline(30))
+                               for key in crowd))
+    finally:
+        await runtime.aclose()
+    assert [job.id for job in jobs] == [seeded_id(key, "Midnight Harbor") for key in crowd]
+    assert peak <= limit, f"{peak} requests at once in a pool of {limit} connections"
+
+
+async def _gather(*calls: Any) -> list[Any]:
+    results: list[Any] = [None] * len(calls)
+
+    async def one(i: int, call: Any) -> None:
+        results[i] = await call
+
+    async with anyio.create_task_group() as group:
+        for i, call in enumerate(calls):
+            group.start_soon(one, i, call)
+    return results
 
 
 def test_memory_is_scoped_by_a_hash_of_the_key_and_bounded() -> None:

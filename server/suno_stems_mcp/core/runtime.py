@@ -6,8 +6,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import platform
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
@@ -29,7 +30,11 @@ def user_agent() -> str:
     return f"suno-stems-mcp/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
 
 
-MAX_CONNECTIONS = 100
+MAX_CONNECTIONS = 32
+"""Requests to apiframe one process has under way at once, each on a connection of its own; more wait their
+turn in a plain queue before httpx's pool. That pool's bookkeeping, at every request's start and end, goes
+over each request waiting in it against each of its connections: with 300 hosted users calling at once (300
+requests, 100 connections), a replica spent two thirds of its CPU there and calls ran out of their time."""
 MAX_KEEPALIVE = MAX_CONNECTIONS  # reconnecting means a new TCP + TLS handshake with apiframe
 HOSTED_USERS = 2000
 """How many users' memories a hosted process keeps (the least recently seen are forgotten)."""
@@ -64,7 +69,7 @@ class Runtime:
         if self._http is None:
             import httpx
 
-            self._http = httpx.AsyncClient(
+            self._http = _bounded_client(MAX_CONNECTIONS)(
                 headers={"User-Agent": user_agent()},
                 timeout=httpx.Timeout(20.0, connect=5.0),
                 limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE),
@@ -125,6 +130,56 @@ class Runtime:
             await self._http.aclose()
         if self._downloader is not None:
             self._downloader.close()
+
+
+def _bounded_client(in_flight: int) -> type[httpx.AsyncClient]:
+    """httpx.AsyncClient that lets at most `in_flight` requests into its pool at once (from send until the
+    response is closed); the others wait for a slot, in order, and a caller's deadline (anyio.fail_after) still
+    cuts their wait. Made on first use, like the client: httpx is imported only then."""
+    import anyio
+    import httpx
+
+    class Released(httpx.AsyncByteStream):
+        """A response's stream that gives its slot back when closed (once)."""
+
+        def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+            self._stream = stream
+            self._release: Callable[[], None] | None = release
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            async for chunk in self._stream:
+                yield chunk
+
+        async def aclose(self) -> None:
+            release, self._release = self._release, None
+            try:
+                await self._stream.aclose()
+            finally:
+                if release is not None:
+                    release()
+
+    class BoundedClient(httpx.AsyncClient):
+        def __init__(self, **options: Any) -> None:
+            super().__init__(**options)
+            self._slots = anyio.Semaphore(in_flight)
+
+        async def send(self, request: httpx.Request, *, stream: bool = False, **options: Any) -> httpx.Response:
+            await self._slots.acquire()
+            try:
+                response = await super().send(request, stream=True, **options)
+            except BaseException:
+                self._slots.release()
+                raise
+            response.stream = Released(response.stream, self._slots.release)  # type: ignore[arg-type]
+            if not stream:
+                try:
+                    await response.aread()  # closes the stream, so the slot is free again
+                except BaseException:
+                    await response.aclose()
+                    raise
+            return response
+
+    return BoundedClient
 
 
 def _well_formed(key: str) -> bool:
