@@ -5,6 +5,9 @@ in that framework's own venv and reads the one JSON report it prints.
 
 Passing means: list_tracks -> split_stems -> get_job... reached a COMPLETED job with two stems within 10 calls
 with no call cut or failed, and both deliberate mistakes came back to the model as text that says what to do.
+The split is one user request and each mistake a request of its own, in the same conversation (one agent run
+each, where the framework has an agent loop), all on the framework's defaults; a driver may also check what the
+README says to set where a default limits a run (pydantic-ai: its retries).
 """
 
 from __future__ import annotations

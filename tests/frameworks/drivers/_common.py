@@ -7,11 +7,15 @@ and prints exactly one line `COMPAT-REPORT {json}` on stdout (the last one wins;
 
 `Script` is the scripted "model": it decides each next tool call from what the framework handed back for the
 previous one (the model-facing text or structured content, or the error text), the way an assistant that
-follows the server's `next_step` / `done` fields would:
-  list_tracks -> split_stems(first splittable track) -> get_job ... until done (at most 10 calls in all for
-  the split), then two calls that must fail with readable text:
-  (a) split_stems on a random job id -> text naming list_tracks / no such job
-  (b) split_stems with both index and track_id -> text saying to give exactly one.
+follows the server's `next_step` / `done` fields would. It plays a conversation of three user requests
+(REQUESTS), each its own agent run where the framework has an agent loop, as a real chat would have them:
+  1. "split my newest song": list_tracks -> split_stems(first splittable track) -> get_job ... until done
+     (at most 10 calls for the split), then the answer;
+  2. a mistake, a song that does not exist: split_stems on a random job id -> text naming list_tracks / no
+     such job; then, as that text says, list_tracks; then the answer;
+  3. a mistake, both index and track_id: split_stems with both -> text saying to give exactly one; the answer.
+A user's mistakes are requests of their own, not steps of the split: a framework's per-run limits (turns,
+retries) apply to each request. `Script(one_request=True)` plays all of it as one request instead.
 """
 
 from __future__ import annotations
@@ -28,6 +32,13 @@ from typing import Any
 # drivers' folder off sys.path so that `import fastmcp` finds the framework, not its driver.
 _HERE = __import__("os").path.dirname(__import__("os").path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if __import__("os").path.abspath(p or ".") != _HERE]
+
+REQUESTS = {
+    "list": "Split my newest Suno song into vocals and instrumental.",
+    "error_a": "Split track 1 of my Suno song {job_id}.",
+    "error_b": "Split that song's first track, the one with track id {track_id}.",
+}
+"""What the user says at the start of each request, by the phase the request starts in."""
 
 MAX_SPLIT_CALLS = 10
 GIVE_UP_AFTER = 3
@@ -131,10 +142,14 @@ class Script:
     `observed` is what the framework handed the model for the previous call (text or structured), `error` the
     text of a tool error when the framework reported one as an error (exception, error flag, retry prompt)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, one_request: bool = False, phase: str = "list", parent: dict[str, Any] | None = None) -> None:
+        self.one_request = one_request
+        self.request = 0
+        """How many requests have started."""
         self.calls: list[dict[str, Any]] = []
-        self.phase = "list"
-        self.parent: dict[str, Any] | None = None
+        self.phase = phase
+        self._unknown_job = str(uuid.uuid4())
+        self.parent: dict[str, Any] | None = parent
         self.job_id: str | None = None
         self.split_calls = 0
         self.errors_in_a_row = 0
@@ -150,6 +165,7 @@ class Script:
             return
         tool, args, phase = self._pending
         entry = {
+            "request": self.request,
             "phase": phase,
             "tool": tool,
             "args": args,
@@ -166,7 +182,23 @@ class Script:
         return tool, args
 
     # -- the "model" -------------------------------------------------------------------------------------
+    @property
+    def over(self) -> bool:
+        return self.phase == "over"
+
+    def prompt(self) -> str:
+        """What the user says to start the next request."""
+        parent = self.parent or {}
+        return REQUESTS[self.phase].format(job_id=self._unknown_job, track_id=parent.get("track_id") or "x")
+
     def first(self) -> tuple[str, dict[str, Any]]:
+        """The first call of the next request."""
+        self.request += 1
+        if self.phase == "error_a":
+            return self._error_a()
+        if self.phase == "error_b":
+            return self._error_b()
+        assert self.phase == "list", f"no request starts in phase {self.phase}"
         return self.start("list_tracks", {})
 
     def next_call(self, observed: Any, error: str | None, *, structured: Any = None,
@@ -178,7 +210,7 @@ class Script:
             usable = [t for t in (tracks or []) if t.get("splittable")]
             if error is not None or not usable:
                 self.flow_problem = f"list_tracks gave no splittable track (error: {short(error, 300)})"
-                return self._errors_phase()
+                return self._next_request("error_a")
             self.parent = usable[0]
             self.phase = "split"
             return self._split()
@@ -189,7 +221,7 @@ class Script:
             self.phase = "after_a"  # as the error says: call list_tracks to see the songs
             return self.start("list_tracks", {})
         if self.phase == "after_a":
-            return self._error_b()
+            return self._next_request("error_b")
         if self.phase == "error_b":
             self.errors["b_index_and_track_id"] = self._judge(observed, error, ("exactly one",))
             self.phase = "over"
@@ -207,14 +239,14 @@ class Script:
             self.job_id = job.get("job_id") or self.job_id
             if job.get("done"):
                 self.flow_done_job = job
-                return self._errors_phase()
+                return self._next_request("error_a")
         if job is None:
             if error is None and self.calls:
                 self.calls[-1]["error"] = "no Job in what the model got: " + short(flat_text(observed), 300)
             self.errors_in_a_row += 1
             if self.errors_in_a_row >= GIVE_UP_AFTER:
                 self.flow_problem = f"gave up after {GIVE_UP_AFTER} failed calls in a row"
-                return self._errors_phase()
+                return self._next_request("error_a")
         else:
             self.errors_in_a_row = 0
         if job is None:
@@ -225,7 +257,7 @@ class Script:
                 self.job_id = named[0]
         if self.split_calls >= MAX_SPLIT_CALLS:
             self.flow_problem = f"not done after {MAX_SPLIT_CALLS} calls"
-            return self._errors_phase()
+            return self._next_request("error_a")
         if self.job_id is None:
             return self._split()
         self.split_calls += 1
@@ -235,9 +267,17 @@ class Script:
             args["wait_seconds"] = int(hint.group(1))
         return self.start("get_job", args)
 
-    def _errors_phase(self) -> tuple[str, dict[str, Any]]:
+    def _next_request(self, phase: str) -> tuple[str, dict[str, Any]] | None:
+        """This request is over: the model answers the user (None), and the next request starts in `phase`.
+        With one_request, the model goes on to it in the same request instead."""
+        self.phase = phase
+        if not self.one_request:
+            return None
+        return self._error_a() if phase == "error_a" else self._error_b()
+
+    def _error_a(self) -> tuple[str, dict[str, Any]]:
         self.phase = "error_a"
-        return self.start("split_stems", {"parent_job_id": str(uuid.uuid4()), "index": 1})
+        return self.start("split_stems", {"parent_job_id": self._unknown_job, "index": 1})
 
     def _error_b(self) -> tuple[str, dict[str, Any]]:
         self.phase = "error_b"
@@ -278,6 +318,8 @@ class Script:
                 problems.append(f"error case {name} was not reached")
             elif not e["ok"]:
                 problems.append(f"error case {name}: model got {short(e['model_text'], 300)!r}")
+        if not self.over:
+            problems.append(f"the conversation stopped in request {self.request} (phase {self.phase})")
         out = {
             "ok": not problems,
             "problems": problems,
@@ -292,17 +334,19 @@ class Script:
 
 
 async def drive(call) -> Script:  # type: ignore[no-untyped-def]
-    """Run the script against `call(tool, args) -> (observed, error, structured)`, the framework's tool path."""
+    """Run the script against `call(tool, args) -> (observed, error, structured)`, the framework's tool path
+    (frameworks without an agent loop: the requests follow one another on the same connection)."""
     script = Script()
-    step = script.first()
-    while step is not None:
-        tool, args = step
-        started = time.monotonic()
-        try:
-            observed, error, structured = await call(tool, args)
-        except Exception as exc:
-            observed, error, structured = None, error_text(exc), None
-        step = script.next_call(observed, error, structured=structured, seconds=time.monotonic() - started)
+    while not script.over:
+        step = script.first()
+        while step is not None:
+            tool, args = step
+            started = time.monotonic()
+            try:
+                observed, error, structured = await call(tool, args)
+            except Exception as exc:
+                observed, error, structured = None, error_text(exc), None
+            step = script.next_call(observed, error, structured=structured, seconds=time.monotonic() - started)
     return script
 
 

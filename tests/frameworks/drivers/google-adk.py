@@ -1,13 +1,14 @@
 """google-adk: an LlmAgent with McpToolset (StdioConnectionParams / StreamableHTTPConnectionParams on their
 defaults), run by InMemoryRunner with a scripted BaseLlm (no LLM). The script reads the function_response the
-Runner puts in the next LlmRequest, which is what Gemini would be given."""
+Runner puts in the next LlmRequest, which is what Gemini would be given. One run_async per user request, in the
+same session, as a chat would have them."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 
-from _common import Script, error_text, run_main, server_params, short
+from _common import REQUESTS, Script, error_text, run_main, server_params, short
 from google.adk.agents import LlmAgent
 from google.adk.models.base_llm import BaseLlm
 from google.adk.models.llm_response import LlmResponse
@@ -17,7 +18,7 @@ from google.genai import types
 from mcp import StdioServerParameters
 
 SCRIPT = Script()
-STATE: dict = {"turn": 0, "declarations": {}}
+STATE: dict = {"turn": 0, "calls": 0, "declarations": {}}
 
 
 class ScriptedLlm(BaseLlm):
@@ -47,8 +48,9 @@ class ScriptedLlm(BaseLlm):
             yield LlmResponse(content=types.Content(role="model", parts=[types.Part(text="done")]))
             return
         name, args = step
+        STATE["calls"] += 1  # ids unique in the session, across requests
         yield LlmResponse(content=types.Content(role="model", parts=[types.Part(
-            function_call=types.FunctionCall(name=name, args=args, id=f"call_{STATE['turn']}"))]))
+            function_call=types.FunctionCall(name=name, args=args, id=f"call_{STATE['calls']}"))]))
 
 
 async def main(cfg):
@@ -63,9 +65,13 @@ async def main(cfg):
     session = await runner.session_service.create_session(app_name="compat", user_id="u")
     run_error = None
     try:
-        async for _event in runner.run_async(user_id="u", session_id=session.id, new_message=types.Content(
-                role="user", parts=[types.Part(text="Split my newest Suno song into vocals and instrumental.")])):
-            pass
+        for _request in REQUESTS:
+            if SCRIPT.over:
+                break
+            STATE["turn"] = 0
+            async for _event in runner.run_async(user_id="u", session_id=session.id, new_message=types.Content(
+                    role="user", parts=[types.Part(text=SCRIPT.prompt())])):
+                pass
     except Exception as exc:
         run_error = error_text(exc)
     finally:

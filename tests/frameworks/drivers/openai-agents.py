@@ -1,11 +1,14 @@
-"""openai-agents: an Agent with MCPServerStdio / MCPServerStreamableHttp on their defaults, run by Runner.run
-with a scripted Model (no LLM). The tool outputs the Runner feeds back to the model are what the script reads."""
+"""openai-agents: an Agent with MCPServerStdio / MCPServerStreamableHttp on their defaults, run by Runner.run on
+its defaults (max_turns=10) with a scripted Model (no LLM), one run per user request, each continuing the
+conversation (result.to_input_list()). The tool outputs the Runner feeds back to the model are what the script
+reads. Each model turn is one tool call or the answer: the split request takes list_tracks, one call per 4 s
+of split and the answer, so its turns are reported (turns_per_request) against the 10 it may use."""
 
 from __future__ import annotations
 
 import json
 
-from _common import Script, run_main, server_params, short
+from _common import REQUESTS, Script, run_main, server_params, short
 from agents import Agent, Runner
 from agents.items import ModelResponse
 from agents.mcp import MCPServerStdio, MCPServerStreamableHttp
@@ -18,7 +21,9 @@ class ScriptedModel(Model):
     def __init__(self, script: Script) -> None:
         self.script = script
         self.turn = 0
+        """Model turns in the current run (Runner.run)."""
         self.tools_seen: dict = {}
+        self.calls = 0
 
     async def get_response(self, system_instructions, input, model_settings, tools, output_schema, handoffs,
                            tracing, *, previous_response_id=None, conversation_id=None, prompt=None, **_):
@@ -41,8 +46,9 @@ class ScriptedModel(Model):
                 content=[ResponseOutputText(type="output_text", text="done", annotations=[])])],
                 usage=Usage(), response_id=None)
         name, args = step
+        self.calls += 1  # ids unique in the conversation, across runs
         return ModelResponse(output=[ResponseFunctionToolCall(
-            type="function_call", id=f"fc_{self.turn}", call_id=f"call_{self.turn}", name=name,
+            type="function_call", id=f"fc_{self.calls}", call_id=f"call_{self.calls}", name=name,
             arguments=json.dumps(args), status="completed")], usage=Usage(), response_id=None)
 
     async def stream_response(self, *a, **k):  # not used: Runner.run does not stream
@@ -58,13 +64,23 @@ async def main(cfg):
     script = Script()
     model = ScriptedModel(script)
     run_error = None
+    turns: list[int] = []
     async with server:
         agent = Agent(name="stems", instructions="Split songs into stems.", model=model, mcp_servers=[server])
-        try:
-            await Runner.run(agent, "Split my newest Suno song into vocals and instrumental.")
-        except Exception as exc:
-            run_error = f"{type(exc).__name__}: {exc}"
-    report = script.report(converted_schema=short(model.tools_seen.get("split_stems"), 1500), run_error=run_error)
+        conversation: list = []
+        for _request in REQUESTS:
+            if script.over or run_error is not None:
+                break
+            model.turn = 0
+            conversation.append({"role": "user", "content": script.prompt()})
+            try:
+                result = await Runner.run(agent, conversation)
+                conversation = result.to_input_list()
+            except Exception as exc:
+                run_error = f"{type(exc).__name__}: {exc}"
+            turns.append(model.turn)
+    report = script.report(converted_schema=short(model.tools_seen.get("split_stems"), 1500), run_error=run_error,
+                           turns_per_request=turns)
     if run_error:
         report["ok"] = False
         report["problems"].append(f"Runner.run raised {short(run_error, 400)}")
